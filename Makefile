@@ -1,0 +1,29 @@
+# The user's vocabulary. Everything installs itself; see README.md.
+.PHONY: dev up test test-python test-db test-edge lint stop status reset bench
+
+KAMIOI := .venv/bin/kamioi
+
+dev: ## install what is missing, bring the stack up, run the demo
+	@scripts/install.sh
+	@$(KAMIOI) up
+
+up:
+	@$(KAMIOI) up
+
+test: ## install, bring up what the tests need, run every suite
+	@scripts/install.sh
+	@$(KAMIOI) up --quiet
+	@scripts/test.sh
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/mypy kamioi api jobs
+
+stop:
+	@$(KAMIOI) stop
+
+status:
+	@$(KAMIOI) status
+
+reset:
+	@$(KAMIOI) reset

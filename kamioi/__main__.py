@@ -1,0 +1,3 @@
+from kamioi.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Subcommands of the `kamioi` console script; each module exposes `register(subparsers)`."""

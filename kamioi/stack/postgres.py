@@ -1,0 +1,204 @@
+"""The project's own PostgreSQL 15 cluster, configured like Supabase's local database."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from kamioi.settings import PROJECT_ROOT, Settings
+from kamioi.stack.processes import StackError, ensure_port_free, run, wait_until
+
+PG_BIN = Path(os.environ.get("KAMIOI_PG_BIN", "/usr/lib/postgresql/15/bin"))
+BOOTSTRAP_SQL = Path(__file__).parent / "sql" / "bootstrap.sql"
+SUPABASE_CLI = PROJECT_ROOT / "node_modules" / ".bin" / "supabase"
+SUPERUSER = "supabase_admin"
+LOCAL_PASSWORD = "postgres"  # noqa: S105 - the well-known password of `supabase start`; local clusters only
+
+# Small-machine settings that favour bulk loads without giving up durability (fsync stays on).
+SERVER_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "unix_socket_directories": "''",
+    "max_connections": "200",
+    "shared_buffers": "'1GB'",
+    "work_mem": "'32MB'",
+    "maintenance_work_mem": "'512MB'",
+    "effective_cache_size": "'8GB'",
+    "max_wal_size": "'8GB'",
+    "checkpoint_timeout": "'15min'",
+    "wal_compression": "on",
+    "jit": "off",
+    "wal_level": "logical",
+    "max_wal_senders": "10",
+    "max_replication_slots": "10",
+    "output_plugin_libraries": "'pgoutput, test_decoding, wal2json'",
+    "shared_preload_libraries": "'pg_cron, pg_stat_statements'",
+    "cron.database_name": "'postgres'",
+    "cron.use_background_workers": "on",
+    "max_worker_processes": "16",
+    "logging_collector": "off",
+    "log_min_duration_statement": "'2s'",
+    "timezone": "'UTC'",
+}
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run its tools as the `postgres` OS user."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if _is_root() else cmd
+
+
+def _server_user_can_reach(path: Path) -> bool:
+    if not _is_root():
+        return True
+    probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(path)], check=False)
+    return probe.returncode == 0
+
+
+@dataclass
+class LocalPostgres:
+    settings: Settings
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.state_dir / "pg" / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.settings.state_dir / "logs" / "postgres.log"
+
+    def is_running(self) -> bool:
+        status = subprocess.run(
+            _as_server_user([str(PG_BIN / "pg_ctl"), "status", "-D", str(self.data_dir)]),
+            capture_output=True,
+            check=False,
+        )
+        return status.returncode == 0
+
+    def accepts_connections(self) -> bool:
+        try:
+            with psycopg.connect(self.settings.superuser_db_url, connect_timeout=2):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def _prepare_data_parent(self) -> None:
+        """Keep the cluster under .local/pg; if the OS user `postgres` cannot reach the checkout
+        (e.g. a clone under /root), keep it under /var/tmp and link it from .local/pg."""
+        pg_dir = self.settings.state_dir / "pg"
+        if pg_dir.is_symlink() or pg_dir.exists():
+            return
+        pg_dir.parent.mkdir(parents=True, exist_ok=True)
+        pg_dir.mkdir()
+        if _is_root():
+            shutil.chown(pg_dir, "postgres", "postgres")
+        if not _server_user_can_reach(pg_dir):
+            pg_dir.rmdir()
+            digest = hashlib.sha256(str(pg_dir.resolve()).encode()).hexdigest()[:12]
+            outside = Path("/var/tmp") / f"kamioi-pg-{digest}"  # noqa: S108 - fixed name, owned by postgres
+            outside.mkdir(parents=True, exist_ok=True)
+            shutil.chown(outside, "postgres", "postgres")
+            pg_dir.symlink_to(outside)
+
+    def initialize(self) -> bool:
+        """Create the cluster once. Returns whether it was created now."""
+        if (self.data_dir / "PG_VERSION").exists():
+            return False
+        if not (PG_BIN / "initdb").exists():
+            raise StackError(f"PostgreSQL 15 is not installed ({PG_BIN}); run `make dev` to install it")
+        self._prepare_data_parent()
+        pwfile = self.data_dir.parent / "pwfile"
+        pwfile.write_text(LOCAL_PASSWORD + "\n")
+        if _is_root():
+            shutil.chown(pwfile, "postgres", "postgres")
+        run(
+            _as_server_user(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D", str(self.data_dir),
+                    "-U", SUPERUSER,
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            ),
+            what="initdb",
+        )
+        pwfile.unlink()
+        conf = "\n".join(f"{key} = {value}" for key, value in SERVER_SETTINGS.items())
+        with (self.data_dir / "postgresql.conf").open("a") as handle:
+            handle.write(f"\n# kamioi local stack\nport = {self.settings.db_port}\n{conf}\n")
+        (self.data_dir / "pg_hba.conf").write_text(
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host replication all 127.0.0.1/32 scram-sha-256\n"
+        )
+        return True
+
+    def start(self) -> None:
+        if self.is_running():
+            self._ensure_port_setting()
+            return
+        ensure_port_free(self.settings.db_host, self.settings.db_port, "PostgreSQL", "KAMIOI_DB_PORT")
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        if _is_root():
+            self.log_file.touch()
+            shutil.chown(self.log_file, "postgres", "postgres")
+        run(
+            _as_server_user(
+                [
+                    str(PG_BIN / "pg_ctl"), "start", "-w", "-t", "60",
+                    "-D", str(self.data_dir),
+                    "-l", str(self.log_file),
+                    "-o", f"-p {self.settings.db_port}",
+                ]
+            ),
+            what=f"starting PostgreSQL (log: {self.log_file})",
+        )
+        wait_until(self.accepts_connections, 30, "PostgreSQL to accept connections")
+
+    def _ensure_port_setting(self) -> None:
+        if not self.accepts_connections():
+            raise StackError(
+                f"PostgreSQL from {self.data_dir} is running but not on port {self.settings.db_port}; "
+                "run `kamioi stop` first after changing KAMIOI_DB_PORT"
+            )
+
+    def stop(self) -> bool:
+        if not self.is_running():
+            return False
+        run(
+            _as_server_user([str(PG_BIN / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data_dir)]),
+            what="stopping PostgreSQL",
+        )
+        return True
+
+    def apply_bootstrap(self) -> None:
+        with psycopg.connect(self.settings.superuser_db_url, autocommit=True) as conn:
+            conn.execute(BOOTSTRAP_SQL.read_text().encode())
+
+    def push_migrations(self) -> str:
+        """Apply supabase/migrations and the seeds with the real Supabase CLI, as on a hosted project."""
+        if not SUPABASE_CLI.exists():
+            raise StackError("the Supabase CLI is missing (node_modules/.bin/supabase); run `make dev`")
+        return run(
+            [str(SUPABASE_CLI), "db", "push", "--db-url", self.settings.db_url, "--include-seed", "--yes"],
+            env={"SUPABASE_TELEMETRY_DISABLED": "1", "DO_NOT_TRACK": "1"},
+            what="supabase db push",
+        )
+
+    def remove(self) -> None:
+        pg_dir = self.settings.state_dir / "pg"
+        if pg_dir.is_symlink():
+            shutil.rmtree(pg_dir.resolve(), ignore_errors=True)
+            pg_dir.unlink()
+        else:
+            shutil.rmtree(pg_dir, ignore_errors=True)

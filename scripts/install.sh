@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what the project needs and is missing; every step is skipped when already satisfied.
+# Debian/Ubuntu, as root or with sudo. No Docker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+APT_PACKAGES=(
+  postgresql-15 postgresql-contrib postgresql-15-wal2json postgresql-15-pgtap postgresql-15-cron
+  libtap-parser-sourcehandler-pgtap-perl redis-server nodejs npm wrk python3-venv
+)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+# python3-venv is only needed when the interpreter on PATH has no venv module (e.g. Debian's own python3).
+if python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  missing=("${missing[@]/python3-venv}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Logical decoding plugins must be allow-listed since 15.19 (output_plugin_libraries): refuse older servers.
+pg_version=$(/usr/lib/postgresql/15/bin/postgres --version | grep -oE '15\.[0-9]+' | cut -d. -f2)
+if [ "$pg_version" -lt 19 ]; then
+  echo "PostgreSQL 15.$pg_version is too old; 15.19+ is needed (apt-get install postgresql-15)" >&2
+  exit 1
+fi
+
+# Python environment: rebuilt only when pyproject.toml changes.
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip uv
+fi
+stamp=.venv/.kamioi-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  .venv/bin/uv pip install -q --python .venv/bin/python -e '.[dev]'
+  echo "$want" > "$stamp"
+fi
+
+# The real Supabase CLI, pinned in package.json / package-lock.json.
+lock_stamp=node_modules/.kamioi-installed
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -x node_modules/.bin/supabase ] || [ ! -f "$lock_stamp" ] || [ "$(cat "$lock_stamp")" != "$want" ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$lock_stamp"
+fi

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every suite against the running local stack (make test brings it up first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+set -a; source "${KAMIOI_ENV_FILE:-.env}"; set +a
+
+echo "== lint (ruff, mypy)"
+.venv/bin/ruff check .
+.venv/bin/mypy kamioi api jobs
+
+echo "== pgTAP (pg_prove)"
+# supabase test db does the same: pgTAP lives in the extensions schema, tests run as the superuser.
+psql "$SUPERUSER_DATABASE_URL" -qc "create extension if not exists pgtap with schema extensions" >/dev/null
+pg_prove --ext .sql -r -d "$SUPERUSER_DATABASE_URL" supabase/tests
+
+echo "== pytest"
+.venv/bin/pytest -q "$@"
