@@ -68,12 +68,17 @@ class LocalPostgres:
     settings: Settings
 
     @property
+    def root(self) -> Path:
+        """Resolved, so the `postgres` OS user gets paths it can reach even through a link."""
+        return (self.settings.state_dir / "pg").resolve()
+
+    @property
     def data_dir(self) -> Path:
-        return self.settings.state_dir / "pg" / "data"
+        return self.root / "data"
 
     @property
     def log_file(self) -> Path:
-        return self.settings.state_dir / "logs" / "postgres.log"
+        return self.root / "postgres.log"
 
     def is_running(self) -> bool:
         status = subprocess.run(
@@ -115,7 +120,7 @@ class LocalPostgres:
         if not (PG_BIN / "initdb").exists():
             raise StackError(f"PostgreSQL 15 is not installed ({PG_BIN}); run `make dev` to install it")
         self._prepare_data_parent()
-        pwfile = self.data_dir.parent / "pwfile"
+        pwfile = self.root / "pwfile"
         pwfile.write_text(LOCAL_PASSWORD + "\n")
         if _is_root():
             shutil.chown(pwfile, "postgres", "postgres")
@@ -148,10 +153,6 @@ class LocalPostgres:
             self._ensure_port_setting()
             return
         ensure_port_free(self.settings.db_host, self.settings.db_port, "PostgreSQL", "KAMIOI_DB_PORT")
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        if _is_root():
-            self.log_file.touch()
-            shutil.chown(self.log_file, "postgres", "postgres")
         run(
             _as_server_user(
                 [
