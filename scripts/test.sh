@@ -15,3 +15,6 @@ pg_prove --ext .sql -r -d "$SUPERUSER_DATABASE_URL" supabase/tests
 
 echo "== pytest"
 .venv/bin/pytest -q "$@"
+
+echo "== Edge Functions (deno fmt, lint, check, test)"
+supabase/functions/run-tests.sh
