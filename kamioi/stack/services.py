@@ -68,3 +68,17 @@ def upstash_proxy(settings: Settings, redis_url: str, token: str) -> Service:
         port_setting="KAMIOI_UPSTASH_PORT",
         health_url=f"http://127.0.0.1:{port}/healthz",
     )
+
+
+def admin_api(settings: Settings) -> Service:
+    port = settings.api_port
+    return Service(
+        name="api",
+        args=(
+            "-m", "uvicorn", "api.main:app", "--host", settings.api_host, "--port", str(port),
+            "--no-access-log", "--timeout-graceful-shutdown", "10",
+        ),
+        port=port,
+        port_setting="KAMIOI_API_PORT",
+        health_url=f"http://{settings.api_host}:{port}/healthz",
+    )

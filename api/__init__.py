@@ -1,0 +1,1 @@
+"""Kamioi admin API: privileged actions behind verified Supabase tokens (`api.main:app`)."""

@@ -1,0 +1,74 @@
+"""Typed dependencies: routes declare what they need (`admin: CurrentAdmin`, `res: Res`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import Principal
+from api.problems import ProblemError, problem_responses
+from api.ratelimit import LimitName
+from api.resources import Resources
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="A Supabase access token (ES256/RS256 via JWKS, or HS256 legacy), or the sb_secret_ key.",
+)
+apikey_scheme = APIKeyHeader(
+    name="apikey", auto_error=False, description="The project's sb_secret_ key, for server-to-server calls."
+)
+
+
+async def get_resources(request: Request) -> Resources:
+    # async: FastAPI would run a plain def in the thread pool, a thread hop per request for a lookup.
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+Res = Annotated[Resources, Depends(get_resources)]
+
+
+async def get_principal(
+    res: Res,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    apikey: Annotated[str | None, Security(apikey_scheme)],
+) -> Principal:
+    return await res.verifier.authenticate(bearer.credentials if bearer else None, apikey)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def require_admin(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_admin:
+        raise ProblemError(403, "this endpoint is for admins; the token's user_role is not admin")
+    return principal
+
+
+CurrentAdmin = Annotated[Principal, Depends(require_admin)]
+
+
+def rate_limited(name: LimitName) -> Callable[[Resources, Principal], Awaitable[None]]:
+    """A route dependency counting the request against the admin's `name` window."""
+
+    async def check(res: Res, admin: CurrentAdmin) -> None:
+        await res.limits.check(name, admin)
+
+    return check
+
+
+ReadLimit = Depends(rate_limited("reads"))
+WriteLimit = Depends(rate_limited("writes"))
+UploadLimit = Depends(rate_limited("uploads"))
+
+# Errors every admin route can answer with (422 is added by FastAPI where there is input).
+ADMIN_ERRORS = problem_responses(401, 403, 429, 503, 504)
+CACHE_HEADER = {
+    "X-Cache": {
+        "description": "hit | miss | stale (refreshing in the background) | bypass (Upstash unavailable)",
+        "schema": {"type": "string", "enum": ["hit", "miss", "stale", "bypass"]},
+    }
+}

@@ -1,0 +1,76 @@
+"""The app factory. Run: uvicorn api.main:app (see docs/architecture.md for the stack command)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+
+from api.db import install_db_error_handlers
+from api.jsonlog import configure_logging
+from api.metrics import Metrics
+from api.middleware import RequestContextMiddleware, TimeoutMiddleware
+from api.openapi import install_openapi
+from api.problems import install_problem_handlers
+from api.resources import open_resources
+from api.routes import analytics, health, imports, jobs, mappings, metrics, stats
+from kamioi.settings import Settings, get_settings
+
+GZIP_MIN_BYTES = 500
+# Streamed uploads and Storage downloads get API_UPLOAD_TIMEOUT_S instead of the request timeout
+# (their database statements keep the short statement_timeout).
+LONG_PATHS = ("/v1/imports/upload", "/v1/imports")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.api_log_level)
+    app_metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_resources(settings, app_metrics) as resources:
+            app.state.resources = resources
+            yield
+
+    app = FastAPI(
+        title="Kamioi admin API",
+        version="1.0.0",
+        description=(
+            "Privileged actions for Kamioi admins: imports, mapping review, cached dashboard "
+            "aggregates. Authenticate with a Supabase access token whose user_role is admin, or "
+            "with the project's sb_secret_ key. Errors are application/problem+json."
+        ),
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    install_db_error_handlers(app)
+    routers = (health, metrics, stats, analytics, imports, mappings, jobs)
+    for module in routers:
+        app.include_router(module.router)
+    install_openapi(app)
+
+    # Added innermost first: the request-context layer wraps everything, so even a timeout's 504
+    # and a crash's 500 carry the request id and are logged and timed.
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.api_cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["authorization", "apikey", "content-type", "x-request-id"],
+        expose_headers=["x-request-id", "x-cache", "retry-after"],
+        max_age=600,
+    )
+    app.add_middleware(
+        TimeoutMiddleware,
+        timeout_s=settings.api_request_timeout_s,
+        long_paths=dict.fromkeys(LONG_PATHS, settings.api_upload_timeout_s),
+    )
+    app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,121 @@
+"""Pure ASGI middleware: request ids, access logs, latency metrics, last-resort 500s, and timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.jsonlog import request_id_var
+from api.metrics import Metrics
+from api.problems import problem_response
+
+REQUEST_ID_HEADER = "x-request-id"
+# Accept the caller's id (a proxy's, the frontend's) only if it is safe to echo and to log.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+access_log = logging.getLogger("api.access")
+error_log = logging.getLogger("api.errors")
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER.encode():
+            candidate = bytes(value).decode("latin-1")
+            if _VALID_REQUEST_ID.match(candidate):
+                return candidate
+    return uuid.uuid4().hex
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None) if isinstance(route, BaseRoute) else None
+    return path if isinstance(path, str) else "unmatched"
+
+
+class RequestContextMiddleware:
+    """Outermost layer: every response, even a crash, carries X-Request-ID and is logged and timed."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            error_log.exception("unhandled error", extra={"path": scope["path"]})
+            if not response_started:
+                response = problem_response(500, "internal error; quote the request id", instance=scope["path"])
+                await response(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            self.metrics.request_seconds.labels(route, scope["method"], str(status)).observe(elapsed)
+            access_log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+
+class TimeoutMiddleware:
+    """Answer 504 when a request runs past its budget (and cancel the work, including its query)."""
+
+    def __init__(self, app: ASGIApp, timeout_s: float, long_paths: dict[str, float]) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+        # Paths whose requests legitimately take longer (streamed uploads), by exact path.
+        self.long_paths = long_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def track(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        budget = self.long_paths.get(scope["path"], self.timeout_s)
+        deadline = asyncio.timeout(budget)
+        try:
+            async with deadline:
+                await self.app(scope, receive, track)
+        except TimeoutError:
+            if not deadline.expired() or response_started:
+                raise
+            response = problem_response(504, f"the request took longer than {budget:g} s", instance=scope["path"])
+            await response(scope, receive, send)

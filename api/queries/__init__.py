@@ -1,0 +1,1 @@
+"""SQL the routes run, one module per resource; routes stay about HTTP."""

@@ -1,0 +1,47 @@
+"""Admin-wide aggregates (private.analytics_* functions), run as the pool's role on the replica pool."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from api.db import Pool, as_owner
+
+
+async def _rows(pool: Pool, sql: str, params: tuple[Any, ...], *, timeout_s: float) -> list[dict[str, Any]]:
+    async with as_owner(pool, timeout_s=timeout_s) as cur:
+        await cur.execute(sql, params)
+        return await cur.fetchall()
+
+
+async def category_months(pool: Pool, start: dt.date, end: dt.date, *, timeout_s: float) -> list[dict[str, Any]]:
+    return await _rows(
+        pool,
+        "select month, category, transactions, amount::float8 as amount, round_up::float8 as round_up"
+        " from private.analytics_category_months(%s, %s)",
+        (start, end),
+        timeout_s=timeout_s,
+    )
+
+
+async def top_merchants(
+    pool: Pool, start: dt.date, end: dt.date, limit: int, *, timeout_s: float
+) -> list[dict[str, Any]]:
+    return await _rows(
+        pool,
+        "select merchant_key, display_name, company_name, ticker, category, transactions,"
+        " amount::float8 as amount, round_up::float8 as round_up"
+        " from private.analytics_top_merchants(%s, %s, %s)",
+        (start, end, limit),
+        timeout_s=timeout_s,
+    )
+
+
+async def mapping_throughput(pool: Pool, start: dt.date, end: dt.date, *, timeout_s: float) -> list[dict[str, Any]]:
+    return await _rows(
+        pool,
+        "select day, created, auto_approved, admin_approved, rejected, pending"
+        " from private.analytics_mapping_throughput(%s, %s)",
+        (start, end),
+        timeout_s=timeout_s,
+    )

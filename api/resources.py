@@ -1,0 +1,119 @@
+"""Everything the app holds open for its lifetime, created and closed by the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from api.auth import JwksKeys, TokenVerifier
+from api.cache import AggregateCache, CachePolicy
+from api.db import Pool, create_pool
+from api.metrics import Metrics
+from api.notify import StatsChangeListener
+from api.ratelimit import RateLimits
+from api.upstash import Upstash, create_redis
+from kamioi.mapping.cache import UpstashMappingCache
+from kamioi.settings import Settings
+
+log = logging.getLogger("api.lifespan")
+
+
+@dataclass(frozen=True)
+class Resources:
+    settings: Settings
+    metrics: Metrics
+    pool: Pool
+    # The read replica when READ_REPLICA_URL is set: analytics never compete with writes there.
+    analytics_pool: Pool
+    http: httpx.AsyncClient
+    upstash: Upstash
+    cache: AggregateCache
+    # The resolver's per-merchant cache, on the same Upstash client; reviews invalidate entries.
+    mapping_cache: UpstashMappingCache
+    limits: RateLimits
+    verifier: TokenVerifier
+    listener: StatsChangeListener
+
+    @property
+    def upload_dir(self) -> Path:
+        return Path(self.settings.api_upload_dir or self.settings.state_dir / "uploads")
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings, metrics: Metrics) -> AsyncIterator[Resources]:
+    pool = create_pool(
+        settings.db_url, name="primary", min_size=settings.api_db_pool_min, max_size=settings.api_db_pool_max
+    )
+    replica = (
+        create_pool(
+            settings.read_replica_url,
+            name="replica",
+            min_size=settings.api_db_pool_min,
+            max_size=settings.api_db_pool_max,
+        )
+        if settings.read_replica_url
+        else None
+    )
+    # Not waiting for connections: the process starts (liveness) even while the database is down;
+    # /readyz reports it until it is back.
+    await pool.open(wait=False)
+    if replica is not None:
+        await replica.open(wait=False)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+    upstash = Upstash(
+        create_redis(settings.upstash_redis_rest_url, settings.upstash_redis_rest_token),
+        timeout_s=settings.api_cache_op_timeout_s,
+    )
+    cache = AggregateCache(
+        upstash,
+        metrics,
+        CachePolicy(
+            ttl_s=settings.api_stats_ttl_s, stale_s=settings.api_stats_stale_s, local_s=settings.api_local_cache_s
+        ),
+    )
+    keys = (
+        JwksKeys(http=http, url=settings.supabase_jwks_url, path=settings.supabase_jwks_path)
+        if settings.supabase_jwks_url or settings.supabase_jwks_path
+        else None
+    )
+    verifier = TokenVerifier(
+        keys=keys,
+        jwt_secret=settings.supabase_jwt_secret,
+        secret_api_key=settings.supabase_secret_key,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+    listener = StatsChangeListener(settings.api_listen_database_url or settings.db_url, cache)
+    listener.start()
+    try:
+        yield Resources(
+            settings=settings,
+            metrics=metrics,
+            pool=pool,
+            analytics_pool=replica or pool,
+            http=http,
+            upstash=upstash,
+            cache=cache,
+            mapping_cache=UpstashMappingCache(
+                upstash.redis,
+                ttl_s=settings.mapping_cache_ttl_s,
+                pending_ttl_s=settings.mapping_cache_pending_ttl_s,
+                op_timeout_s=settings.api_cache_op_timeout_s,
+            ),
+            limits=RateLimits(upstash, settings, metrics),
+            verifier=verifier,
+            listener=listener,
+        )
+    finally:
+        await listener.stop()
+        await cache.close()
+        await upstash.redis.close()
+        await http.aclose()
+        if replica is not None:
+            await replica.close()
+        await pool.close()

@@ -1,0 +1,99 @@
+"""Review of merchant mappings: the pending queue, single reviews, and bulk reviews as a job."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from api.deps import ADMIN_ERRORS, CurrentAdmin, ReadLimit, Res, WriteLimit
+from api.models.mappings import (
+    BulkReviewRequest,
+    JobAccepted,
+    Mapping,
+    ResolvedDescriptor,
+    ResolveRequest,
+    ResolveResponse,
+    ReviewRequest,
+)
+from api.pagination import CURSOR_PATTERN, Page, decode_timestamp_id, encode_cursor
+from api.problems import problem_responses
+from api.queries import mappings as queries
+from api.queries.resolve import resolve as resolve_descriptors
+
+router = APIRouter(prefix="/v1/mappings", tags=["mappings"])
+
+MappingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.get(
+    "/pending",
+    summary="The review queue, newest first (keyset pages of at most 50)",
+    responses={**ADMIN_ERRORS, **problem_responses(400)},
+    dependencies=[ReadLimit],
+)
+async def list_pending(
+    res: Res,
+    admin: CurrentAdmin,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 50,
+) -> Page[Mapping]:
+    after = decode_timestamp_id(cursor) if cursor is not None else None
+    rows = await queries.list_pending(res.pool, admin, after, limit, timeout_s=res.settings.api_request_timeout_s)
+    items = [Mapping.model_validate(row) for row in rows]
+    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(items) == limit else None
+    return Page[Mapping](items=items, next_cursor=next_cursor)
+
+
+@router.post(
+    "/{mapping_id}/review",
+    summary="Approve (and put in force for its merchant) or reject one mapping",
+    responses={**ADMIN_ERRORS, **problem_responses(404)},
+    dependencies=[WriteLimit],
+)
+async def review(res: Res, admin: CurrentAdmin, mapping_id: MappingId, body: ReviewRequest) -> Mapping:
+    row = await queries.review(
+        res.pool, admin, mapping_id, body.created_at, body.decision, timeout_s=res.settings.api_request_timeout_s
+    )
+    # The database announces the change too (NOTIFY, debounced); this admin's next read must see it.
+    await res.cache.invalidate()
+    await res.mapping_cache.invalidate([row["merchant_key"]])  # the resolver must not serve the old answer
+    return Mapping.model_validate(row)
+
+
+@router.post(
+    "/bulk-review",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Approve or reject many pending mappings, by ids or by filter, as a background job",
+    responses=ADMIN_ERRORS,
+    dependencies=[WriteLimit],
+)
+async def bulk_review(res: Res, admin: CurrentAdmin, body: BulkReviewRequest) -> JobAccepted:
+    selection = (
+        {"ids": [[key.id, key.created_at.isoformat()] for key in body.ids]}
+        if body.ids is not None
+        else {"filter": body.filter.model_dump(mode="json", exclude_none=True) if body.filter else {}}
+    )
+    job_id = await queries.enqueue_bulk_review(
+        res.pool, admin, body.decision, selection, timeout_s=res.settings.api_request_timeout_s
+    )
+    return JobAccepted(job_id=job_id, kind=queries.BULK_REVIEW_KIND, status_url=f"/v1/jobs/{job_id}")
+
+
+@router.post(
+    "/resolve",
+    summary="Map a batch of descriptors to company/ticker/category (approved, catalog, similarity, LLM)",
+    responses=ADMIN_ERRORS,
+    dependencies=[WriteLimit],
+)
+async def resolve(res: Res, _: CurrentAdmin, body: ResolveRequest) -> ResolveResponse:
+    resolutions = await resolve_descriptors(res.settings, body.descriptors, save=body.save, cache=res.mapping_cache)
+    return ResolveResponse(
+        results=[
+            ResolvedDescriptor.model_validate(
+                {"descriptor": r.descriptor, "processor": r.processor, "merchant": dataclasses.asdict(r.merchant)}
+            )
+            for r in resolutions
+        ]
+    )

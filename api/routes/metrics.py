@@ -1,0 +1,54 @@
+"""Prometheus scrape endpoint; queue depth and LLM calls are read from the database at scrape time."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.db import as_owner
+from api.deps import Res
+from api.resources import Resources
+
+router = APIRouter(tags=["health"])
+log = logging.getLogger("api.metrics")
+
+SCRAPE_QUERY_TIMEOUT_S = 2.0
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
+async def metrics(res: Res) -> Response:
+    await _refresh_database_gauges(res)
+    return Response(generate_latest(res.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _refresh_database_gauges(res: Resources) -> None:
+    try:
+        async with as_owner(res.pool, timeout_s=SCRAPE_QUERY_TIMEOUT_S) as cur:
+            await cur.execute(
+                "select kind, state, count(*) as n from private.job_queue"
+                " where state in ('queued', 'running') group by kind, state"
+            )
+            depth = await cur.fetchall()
+            await cur.execute(
+                "select provider, outcome, count(*) as n from public.llm_calls"
+                " where created_at > now() - interval '1 hour' group by provider, outcome"
+            )
+            llm_calls = await cur.fetchall()
+    except Exception as error:
+        # A scrape must still answer with the in-process metrics when the database is away.
+        log.warning("could not read queue depth / LLM calls", extra={"error": repr(error)})
+        return
+    res.metrics.job_queue_depth.clear()
+    for row in depth:
+        res.metrics.job_queue_depth.labels(row["kind"], row["state"]).set(row["n"])
+    res.metrics.llm_calls.clear()
+    for row in llm_calls:
+        res.metrics.llm_calls.labels(row["provider"], row["outcome"]).set(row["n"])

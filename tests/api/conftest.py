@@ -1,0 +1,252 @@
+"""The API in process (httpx + ASGITransport over create_app) on the real local stack.
+
+Each test session signs in as a fresh admin (a new auth user promoted in public.profiles), so
+per-user rate-limit windows in Upstash never carry over from an earlier run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+
+from api.main import create_app
+from kamioi.db import connect
+from kamioi.settings import PROJECT_ROOT, Settings
+from kamioi.stack.keys import KeyMaterial
+from kamioi.tokens import access_token_claims, sign
+
+# Generous limits for the suite; the rate-limit tests build apps with tight ones.
+TEST_OVERRIDES: dict[str, Any] = {
+    "api_rate_reads_per_minute": 100_000,
+    "api_rate_writes_per_minute": 100_000,
+    "api_rate_uploads_per_hour": 100_000,
+    "api_log_level": "WARNING",
+}
+
+# Keep in sync with the command reported for `kamioi up` (the lead wires it into kamioi/stack).
+UVICORN_ARGS = ("--host", "127.0.0.1", "--no-access-log", "--timeout-graceful-shutdown", "10")
+
+AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture(scope="session")
+def make_user(settings: Settings) -> Callable[[str], str]:
+    """A new auth user (its profile created by the sign-up trigger) with this role; returns its id."""
+
+    def make(role: str) -> str:
+        user_id = str(uuid.uuid4())
+        with connect(settings.superuser_db_url, autocommit=True) as conn:
+            conn.execute(
+                "insert into auth.users (id, aud, role, email) values (%s, 'authenticated', 'authenticated', %s)",
+                (user_id, f"{role}-{user_id[:8]}@test.kamioi.local"),
+            )
+            conn.execute("update public.profiles set role = %s where id = %s", (role, user_id))
+        return user_id
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def admin_id(make_user: Callable[[str], str]) -> str:
+    return make_user("admin")
+
+
+@pytest.fixture(scope="session")
+def user_id(make_user: Callable[[str], str]) -> str:
+    return make_user("user")
+
+
+@pytest.fixture(scope="session")
+def token_for(settings: Settings, keys: KeyMaterial) -> Callable[..., str]:
+    def make(user_id: str, role: str = "admin", **changes: Any) -> str:
+        claims = access_token_claims(
+            user_id=user_id, email=f"{role}@test.kamioi.local", user_role=role, issuer=settings.jwt_issuer
+        )
+        claims.update(changes)
+        return sign(claims, keys)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def admin_headers(admin_id: str, token_for: Callable[..., str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_for(admin_id)}"}
+
+
+@pytest.fixture(scope="session")
+def user_headers(user_id: str, token_for: Callable[..., str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_for(user_id, 'user')}"}
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+def api_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update=TEST_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
+def app_client(api_settings: Settings) -> AppClient:
+    """`async with app_client(api_request_timeout_s=0.2) as client:` an app with these settings."""
+
+    def build(**overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        return running(create_app(api_settings.model_copy(update=overrides)))
+
+    return build
+
+
+@pytest.fixture
+async def client(app_client: AppClient) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client() as client:
+        yield client
+
+
+@pytest.fixture
+def owner_db(settings: Settings) -> Iterator[psycopg.Connection[Any]]:
+    """Autocommit connection as `postgres`, for arranging data."""
+    with connect(settings.db_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def dead_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def dead_url(dead_port: int) -> str:
+    """An http:// URL nothing answers at."""
+    return f"http://127.0.0.1:{dead_port}"
+
+
+@pytest.fixture(scope="session")
+def dead_upstash_url(dead_url: str) -> str:
+    return dead_url
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory, storage_server: StorageServer) -> Iterator[str]:
+    """The API as production runs it: a uvicorn subprocess (the command `kamioi up` uses)."""
+    port = _free_port()
+    upload_dir = tmp_path_factory.mktemp("server-uploads")
+    env = {
+        **os.environ,
+        **{name.upper(): str(value) for name, value in TEST_OVERRIDES.items()},
+        "API_UPLOAD_DIR": str(upload_dir),
+        "SUPABASE_STORAGE_URL": storage_server.url,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.main:app", *UVICORN_ARGS, "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base_url, process)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            stderr = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"uvicorn exited with {process.returncode}:\n{stderr}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("the API did not answer /healthz within 20 s")
+
+
+class StorageServer:
+    """Speaks Storage's authenticated download: GET /storage/v1/object/<bucket>/<path>, secret key only."""
+
+    def __init__(self, secret_key: str) -> None:
+        self.objects: dict[str, bytes] = {}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.headers.get("Authorization") != f"Bearer {secret_key}":
+                    self._reply(403, b'{"statusCode":"403","error":"Unauthorized"}')
+                    return
+                prefix, path = "/storage/v1/object/", unquote(self.path)
+                body = outer.objects.get(path.removeprefix(prefix)) if path.startswith(prefix) else None
+                if body is None:
+                    self._reply(400, b'{"statusCode":"404","error":"not_found","message":"Object not found"}')
+                else:
+                    self._reply(200, body)
+
+            def _reply(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/storage/v1"
+
+
+@pytest.fixture
+def storage(keys: KeyMaterial) -> Iterator[StorageServer]:
+    server = StorageServer(keys.secret_key)
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def storage_server(keys: KeyMaterial) -> Iterator[StorageServer]:
+    """Stands in for Supabase Storage (not part of the local stack); objects are per test."""
+    server = StorageServer(keys.secret_key)
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
