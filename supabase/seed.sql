@@ -11,3 +11,7 @@ values
   ('00000000-0000-4000-a000-000000000002', 'authenticated', 'authenticated', 'user@kamioi.local', now(),
    '{"provider": "email", "providers": ["email"]}', '{"display_name": "Kamioi User"}')
 on conflict (id) do nothing;
+
+-- The seeded admin is an admin (profiles are created by the sign-up trigger with role 'user').
+update public.profiles set role = 'admin'
+where id = '00000000-0000-4000-a000-000000000001' and role <> 'admin';

@@ -1,0 +1,87 @@
+-- transactions and allocations: a user reads only their own; admins read and write all; only
+-- trusted roles and admins write; anon nothing.
+begin;
+\ir _helpers.psql
+select plan(28);
+
+insert into public.transactions (id, user_id, txn_date, descriptor, merchant_key, amount, round_up)
+values (9000000000001, :'alice', current_date, 'STARBUCKS #1', 'starbucks', 4.25, 0.75),
+       (9000000000002, :'alice', current_date - 1, 'AMAZON MKTPL', 'amazon', 19.10, 0.90),
+       (9000000000003, :'bob', current_date, 'SHELL OIL', 'shell', 40.00, 0);
+insert into public.allocations (id, transaction_id, txn_date, user_id, ticker, amount, shares)
+values (9000000000001, 9000000000001, current_date, :'alice', 'SBUX', 0.75, 0.0075),
+       (9000000000002, 9000000000003, current_date, :'bob', 'SHEL', 1.00, 0.0150);
+
+-- anon
+select tests.authenticate_as_anon();
+select throws_ok('select * from public.transactions', '42501', null, 'anon cannot read transactions');
+select throws_ok('select * from public.allocations', '42501', null, 'anon cannot read allocations');
+select throws_ok($$insert into public.transactions (user_id, txn_date, descriptor, amount)
+  values ('$$ || :'alice' || $$', current_date, 'x', 1)$$, '42501', null, 'anon cannot insert transactions');
+
+-- a user
+select tests.authenticate_as(:'alice');
+select results_eq('select id from public.transactions where id > 9000000000000 order by id',
+  array[9000000000001, 9000000000002]::bigint[], 'a user reads only their own transactions');
+select results_eq('select id from public.allocations where id > 9000000000000 order by id',
+  array[9000000000001]::bigint[], 'a user reads only their own allocations');
+select is_empty($$select * from public.transactions where user_id = '$$ || :'bob' || $$'$$,
+  'filtering for another user''s rows returns nothing');
+select throws_ok($$insert into public.transactions (user_id, txn_date, descriptor, amount)
+  values ('$$ || :'alice' || $$', current_date, 'x', 1)$$, '42501', null, 'a user cannot insert transactions, even their own');
+select results_eq($$with u as (update public.transactions set status = 'invested' where id = 9000000000001 returning 1)
+  select count(*)::int from u$$, array[0], 'a user cannot update their own transaction''s status');
+select results_eq($$with u as (update public.transactions set amount = 0 where id > 9000000000000 returning 1)
+  select count(*)::int from u$$, array[0], 'a user cannot update any transaction');
+select results_eq('with d as (delete from public.transactions where id > 9000000000000 returning 1) select count(*)::int from d',
+  array[0], 'a user cannot delete transactions');
+select throws_ok($$insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares)
+  values (9000000000001, current_date, '$$ || :'alice' || $$', 'SBUX', 1, 1)$$, '42501', null,
+  'a user cannot insert allocations');
+select results_eq($$with u as (update public.allocations set shares = 100 where id > 9000000000000 returning 1)
+  select count(*)::int from u$$, array[0], 'a user cannot update allocations');
+select results_eq('with d as (delete from public.allocations where id > 9000000000000 returning 1) select count(*)::int from d',
+  array[0], 'a user cannot delete allocations');
+
+-- another user
+select tests.authenticate_as(:'bob');
+select results_eq('select id from public.transactions where id > 9000000000000', array[9000000000003]::bigint[],
+  'another user reads only their own transactions');
+select results_eq('select id from public.allocations where id > 9000000000000', array[9000000000002]::bigint[],
+  'another user reads only their own allocations');
+
+-- an admin
+select tests.authenticate_as(:'admin');
+select results_eq('select count(*)::int from public.transactions where id > 9000000000000', array[3],
+  'an admin reads every transaction');
+select results_eq('select count(*)::int from public.allocations where id > 9000000000000', array[2],
+  'an admin reads every allocation');
+select lives_ok($$insert into public.transactions (id, user_id, txn_date, descriptor, amount)
+  values (9000000000004, '$$ || :'bob' || $$', current_date, 'ADMIN FIX', 1)$$, 'an admin inserts transactions');
+select results_eq($$with u as (update public.transactions set status = 'mapped' where id = 9000000000004 returning 1)
+  select count(*)::int from u$$, array[1], 'an admin updates transactions');
+select lives_ok($$insert into public.allocations (id, transaction_id, txn_date, user_id, ticker, amount, shares)
+  values (9000000000003, 9000000000004, current_date, '$$ || :'bob' || $$', 'SHEL', 1, 0.01)$$, 'an admin inserts allocations');
+select results_eq($$with u as (update public.allocations set shares = 0.02 where id = 9000000000003 returning 1)
+  select count(*)::int from u$$, array[1], 'an admin updates allocations');
+select throws_ok('delete from public.transactions where id = 9000000000004', '23503', null,
+  'a transaction with allocations cannot be deleted (investment records are kept)');
+select results_eq('with d as (delete from public.allocations where id = 9000000000003 returning 1) select count(*)::int from d',
+  array[1], 'an admin deletes allocations');
+select results_eq('with d as (delete from public.transactions where id = 9000000000004 returning 1) select count(*)::int from d',
+  array[1], 'an admin deletes transactions');
+
+-- service_role: the importer and the investing worker
+select tests.authenticate_as_service_role();
+select lives_ok($$insert into public.transactions (id, user_id, txn_date, descriptor, amount)
+  values (9000000000005, '$$ || :'alice' || $$', current_date, 'IMPORTED', 2)$$, 'service_role inserts transactions');
+select results_eq('select count(*)::int from public.transactions where id > 9000000000000', array[4],
+  'service_role reads every transaction');
+select lives_ok($$update public.transactions set status = 'invested' where id = 9000000000005$$,
+  'service_role updates transactions');
+select lives_ok($$insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares)
+  values (9000000000005, current_date, '$$ || :'alice' || $$', 'SPY', 0.5, 0.001)$$, 'service_role inserts allocations');
+
+select tests.clear_authentication();
+select * from finish();
+rollback;
