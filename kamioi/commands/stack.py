@@ -64,9 +64,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--quiet", action="store_true", help="print only the final line")
     up.set_defaults(func=_up)
     subparsers.add_parser("stop", help="stop every local service").set_defaults(func=_stop)
-    subparsers.add_parser("status", help="what runs where (exit 3 if anything is down)").set_defaults(
-        func=_status
-    )
+    subparsers.add_parser("status", help="what runs where (exit 3 if anything is down)").set_defaults(func=_status)
     reset = subparsers.add_parser("reset", help="stop and delete the local database and cache")
     reset.add_argument("--up", action="store_true", help="bring a fresh stack up afterwards")
     reset.add_argument("--quiet", action="store_true")

@@ -18,7 +18,5 @@ def _token(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("token", help="print an access token for the seeded admin or user")
     parser.add_argument("--as", dest="who", choices=["admin", "user"], required=True)
-    parser.add_argument(
-        "--alg", choices=["ES256", "HS256"], default="ES256", help="HS256 = legacy shared secret"
-    )
+    parser.add_argument("--alg", choices=["ES256", "HS256"], default="ES256", help="HS256 = legacy shared secret")
     parser.set_defaults(func=_token)
