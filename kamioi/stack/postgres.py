@@ -190,11 +190,34 @@ class LocalPostgres:
         """Apply supabase/migrations and the seeds with the real Supabase CLI, as on a hosted project."""
         if not SUPABASE_CLI.exists():
             raise StackError("the Supabase CLI is missing (node_modules/.bin/supabase); run `make dev`")
-        return run(
+        changed_seeds = self._changed_seed_files()
+        output = run(
             [str(SUPABASE_CLI), "db", "push", "--db-url", self.settings.db_url, "--include-seed", "--yes"],
             env={"SUPABASE_TELEMETRY_DISABLED": "1", "DO_NOT_TRACK": "1"},
+            cwd=PROJECT_ROOT,
             what="supabase db push",
         )
+        # The CLI runs a seed file once per database and afterwards only records a changed file's new
+        # hash. Our seeds are idempotent upserts, so a local stack re-applies the ones that changed.
+        if changed_seeds:
+            with psycopg.connect(self.settings.db_url, autocommit=True) as conn:
+                for seed in changed_seeds:
+                    conn.execute(seed.read_bytes())
+        return output
+
+    def _changed_seed_files(self) -> list[Path]:
+        """Seed files the database already ran whose content has changed since."""
+        with psycopg.connect(self.settings.db_url) as conn:
+            if conn.execute("select to_regclass('supabase_migrations.seed_files')").fetchone() == (None,):
+                return []
+            rows = conn.execute("select path, hash from supabase_migrations.seed_files").fetchall()
+        recorded: dict[str, str] = dict(rows)
+        changed = []
+        for path, recorded_hash in recorded.items():
+            file = PROJECT_ROOT / path
+            if file.exists() and hashlib.sha256(file.read_bytes()).hexdigest() != recorded_hash:
+                changed.append(file)
+        return changed
 
     def remove(self) -> None:
         pg_dir = self.settings.state_dir / "pg"

@@ -86,9 +86,9 @@ def stop_pid(pid_file: Path, timeout_s: float = 15.0) -> bool:
     return True
 
 
-def run(cmd: Sequence[str], *, env: dict[str, str] | None = None, what: str) -> str:
+def run(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, what: str) -> str:
     result = subprocess.run(
-        list(cmd), capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False
+        list(cmd), capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=cwd, check=False
     )
     if result.returncode != 0:
         raise StackError(f"{what} failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")

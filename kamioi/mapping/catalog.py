@@ -1,0 +1,166 @@
+"""The merchant catalog, the known-ticker list and the labelled evaluation set (all in ./data).
+
+- data/catalog.csv: merchant_key, canonical_name, ticker (empty = private, foreign-only or unsure),
+  category (a Plaid primary category), aliases (pipe-separated descriptor spellings).
+- data/known_tickers.txt: other US-listed tickers an LLM answer may name (one per line, # comments).
+- data/eval_set.csv: hand-labelled bank descriptors (see `load_eval_set`).
+
+Tickers reflect US listings as known when the catalog was written; companies with an announced
+take-private or merger still pending then were left without a ticker (precision over coverage).
+
+`python -m kamioi.mapping.catalog > supabase/seed_catalog.sql` regenerates the checked-in seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from kamioi.mapping.normalizer import alias_form
+
+CATEGORIES = frozenset(
+    {
+        "FOOD_AND_DRINK",
+        "GENERAL_MERCHANDISE",
+        "TRANSPORTATION",
+        "TRAVEL",
+        "ENTERTAINMENT",
+        "PERSONAL_CARE",
+        "GENERAL_SERVICES",
+        "HOME_IMPROVEMENT",
+        "MEDICAL",
+        "RENT_AND_UTILITIES",
+        "LOAN_PAYMENTS",
+        "BANK_FEES",
+        "TRANSFER_IN",
+        "TRANSFER_OUT",
+        "GOVERNMENT_AND_NON_PROFIT",
+        "INCOME",
+    }
+)
+TICKER_PATTERN = re.compile(r"[A-Z][A-Z./]{0,4}")
+KEY_PATTERN = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    merchant_key: str
+    canonical_name: str
+    ticker: str | None
+    category: str
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EvalRow:
+    descriptor: str
+    expected_key: str
+    expected_ticker: str | None  # None: private, local or unknown company
+    in_catalog: bool
+
+
+def _data_text(name: str) -> str:
+    return (resources.files("kamioi.mapping") / "data" / name).read_text(encoding="utf-8")
+
+
+def _entry(row: dict[str, str]) -> CatalogEntry:
+    key, ticker, category = row["merchant_key"], row["ticker"], row["category"]
+    if not KEY_PATTERN.fullmatch(key):
+        raise ValueError(f"catalog key {key!r} is not lowercase words")
+    if ticker and not TICKER_PATTERN.fullmatch(ticker):
+        raise ValueError(f"catalog ticker {ticker!r} of {key!r} is malformed")
+    if category not in CATEGORIES:
+        raise ValueError(f"catalog category {category!r} of {key!r} is not a Plaid primary category")
+    aliases = tuple(alias for alias in row["aliases"].split("|") if alias)
+    return CatalogEntry(key, row["canonical_name"], ticker or None, category, aliases)
+
+
+@cache
+def load_catalog() -> dict[str, CatalogEntry]:
+    """merchant_key -> entry, in file order. Shared and cached: do not mutate."""
+    catalog: dict[str, CatalogEntry] = {}
+    for row in csv.DictReader(_data_text("catalog.csv").splitlines()):
+        entry = _entry(row)
+        if entry.merchant_key in catalog:
+            raise ValueError(f"catalog key {entry.merchant_key!r} is listed twice")
+        catalog[entry.merchant_key] = entry
+    return catalog
+
+
+def alias_forms(entry: CatalogEntry) -> list[str]:
+    """The normalized words of the entry's key and aliases, deduplicated, key first."""
+    forms = dict.fromkeys([entry.merchant_key, *(alias_form(alias) for alias in entry.aliases)])
+    return [form for form in forms if form]
+
+
+@cache
+def alias_index() -> dict[str, str]:
+    """Normalized alias -> merchant_key; raises if two merchants claim the same alias."""
+    index: dict[str, str] = {}
+    for key, entry in load_catalog().items():
+        for form in alias_forms(entry):
+            owner = index.setdefault(form, key)
+            if owner != key:
+                raise ValueError(f"alias {form!r} belongs to both {owner!r} and {key!r}")
+    return index
+
+
+@cache
+def known_tickers() -> frozenset[str]:
+    """Catalog tickers plus data/known_tickers.txt."""
+    listed = (line.split("#", 1)[0].strip() for line in _data_text("known_tickers.txt").splitlines())
+    extra = {ticker for ticker in listed if ticker}
+    malformed = sorted(ticker for ticker in extra if not TICKER_PATTERN.fullmatch(ticker))
+    if malformed:
+        raise ValueError(f"known_tickers.txt has malformed tickers: {malformed}")
+    catalog = {entry.ticker for entry in load_catalog().values() if entry.ticker}
+    return frozenset(catalog | extra)
+
+
+def load_eval_set() -> list[EvalRow]:
+    rows = csv.DictReader(_data_text("eval_set.csv").splitlines())
+    return [
+        EvalRow(
+            descriptor=row["descriptor"],
+            expected_key=row["expected_key"],
+            expected_ticker=row["expected_ticker"] or None,
+            in_catalog={"true": True, "false": False}[row["in_catalog"]],
+        )
+        for row in rows
+    ]
+
+
+def _sql_text(value: str | None) -> str:
+    return "null" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def catalog_seed_sql() -> str:
+    """Idempotent upsert of the whole catalog; aliases are stored normalized (what keys are matched on)."""
+    values = []
+    for entry in load_catalog().values():
+        aliases = [form for form in alias_forms(entry) if form != entry.merchant_key]
+        array = "array[" + ", ".join(_sql_text(a) for a in aliases) + "]::text[]" if aliases else "'{}'::text[]"
+        fields = (entry.merchant_key, entry.canonical_name, entry.ticker, entry.category)
+        values.append("  (" + ", ".join(_sql_text(field) for field in fields) + f", {array})")
+    columns = ("canonical_name", "ticker", "category", "aliases")
+    return (
+        "-- Generated by kamioi.mapping.catalog.catalog_seed_sql() from kamioi/mapping/data/catalog.csv.\n"
+        "-- Do not edit: python -m kamioi.mapping.catalog > supabase/seed_catalog.sql\n"
+        "insert into public.merchant_catalog (merchant_key, canonical_name, ticker, category, aliases)\n"
+        "values\n" + ",\n".join(values) + "\n"
+        "on conflict (merchant_key) do update set\n  "
+        + ", ".join(f"{c} = excluded.{c}" for c in columns)
+        + "\nwhere ("
+        + ", ".join(f"merchant_catalog.{c}" for c in columns)
+        + ")\n  is distinct from ("
+        + ", ".join(f"excluded.{c}" for c in columns)
+        + ");\n"
+    )
+
+
+if __name__ == "__main__":
+    sys.stdout.write(catalog_seed_sql())
