@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kamioi.mapping.trigram import SIMILARITY_THRESHOLD
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # A second local stack (another checkout, a parallel test run) points this at its own file.
 ENV_FILE = Path(os.environ.get("KAMIOI_ENV_FILE", PROJECT_ROOT / ".env"))
@@ -47,6 +49,44 @@ class Settings(BaseSettings):
     llm_base_url: str = Field(default="https://api.openai.com/v1", alias="LLM_BASE_URL")
     llm_api_key: str = Field(default="", alias="LLM_API_KEY")
     llm_model: str = Field(default="gpt-4o-mini", alias="LLM_MODEL")
+    llm_batch_size: int = Field(default=50, alias="LLM_BATCH_SIZE")  # merchants per call
+    llm_max_concurrency: int = Field(default=4, alias="LLM_MAX_CONCURRENCY")
+    llm_timeout_s: float = Field(default=30.0, alias="LLM_TIMEOUT_S")
+    llm_max_attempts: int = Field(default=5, alias="LLM_MAX_ATTEMPTS")
+    llm_price_per_1k_prompt: float = Field(default=0.0, alias="LLM_PRICE_PER_1K_PROMPT")
+    llm_price_per_1k_completion: float = Field(default=0.0, alias="LLM_PRICE_PER_1K_COMPLETION")
+
+    # Merchant mapping. Precision first: by default only catalog and exact approved matches are
+    # approved automatically; set a confidence to also approve verified-ticker similarity/LLM answers.
+    auto_approve_min_confidence: float | None = Field(default=None, alias="AUTO_APPROVE_MIN_CONFIDENCE")
+    mapping_similarity_threshold: float = Field(
+        default=SIMILARITY_THRESHOLD, gt=0, le=1, alias="MAPPING_SIMILARITY_THRESHOLD"
+    )
+    mapping_cache_ttl_s: int = Field(default=3600, alias="MAPPING_CACHE_TTL_S")
+    mapping_cache_pending_ttl_s: int = Field(default=300, alias="MAPPING_CACHE_PENDING_TTL_S")
+
+    # Admin API (api/). Limits follow the product brief: stats cached 5 min, uploads 5 per hour.
+    api_cors_origins: list[str] = Field(
+        default=["http://127.0.0.1:3000", "http://localhost:3000"], alias="API_CORS_ORIGINS"
+    )
+    api_request_timeout_s: float = Field(default=30.0, alias="API_REQUEST_TIMEOUT_S")
+    api_upload_timeout_s: float = Field(default=900.0, alias="API_UPLOAD_TIMEOUT_S")
+    api_upload_dir: str = Field(default="", alias="API_UPLOAD_DIR")  # empty: <state_dir>/uploads
+    api_upload_max_bytes: int = Field(default=512 * 1024 * 1024, alias="API_UPLOAD_MAX_BYTES")
+    api_db_pool_min: int = Field(default=1, alias="API_DB_POOL_MIN")
+    api_db_pool_max: int = Field(default=10, alias="API_DB_POOL_MAX")
+    api_stats_ttl_s: int = Field(default=300, alias="API_STATS_TTL_S")
+    api_stats_stale_s: int = Field(default=300, alias="API_STATS_STALE_S")
+    api_local_cache_s: float = Field(default=1.0, alias="API_LOCAL_CACHE_S")
+    api_cache_op_timeout_s: float = Field(default=0.5, alias="API_CACHE_OP_TIMEOUT_S")
+    api_rate_uploads_per_hour: int = Field(default=5, alias="API_RATE_UPLOADS_PER_HOUR")
+    api_rate_writes_per_minute: int = Field(default=60, alias="API_RATE_WRITES_PER_MINUTE")
+    api_rate_reads_per_minute: int = Field(default=600, alias="API_RATE_READS_PER_MINUTE")
+    api_log_level: str = Field(default="INFO", alias="API_LOG_LEVEL")
+    # LISTEN needs a session: on hosted Supabase the direct or session-mode URL, never port 6543.
+    api_listen_database_url: str = Field(default="", alias="API_LISTEN_DATABASE_URL")
+    # Supabase Storage's REST root for imports from a bucket; empty: <SUPABASE_URL>/storage/v1.
+    supabase_storage_url: str = Field(default="", alias="SUPABASE_STORAGE_URL")
 
     @property
     def db_url(self) -> str:

@@ -1,4 +1,6 @@
-"""Fixtures for the LLM provider tests: the fake OpenAI-compatible server as a real subprocess."""
+"""Fixtures for the mapping tests: the fake OpenAI-compatible server as a real subprocess, async
+database connections to the local stack, and a per-test slice of the database (catalog entries and
+merchant keys under a random tag, removed afterwards)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,15 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from psycopg import AsyncConnection
 
 from kamioi.mapping.fake_llm_server import FakeLLMControl
+from kamioi.settings import Settings
+from tests.mapping.support import DbSlice
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,3 +47,17 @@ async def fake_llm(fake_llm_root: str) -> AsyncIterator[FakeLLMControl]:
         fake = FakeLLMControl(fake_llm_root, http)
         await fake.set_mode("good", fail_first=2, slow_s=2.0, retry_after_s=0)
         yield fake
+
+
+@pytest.fixture
+async def aconn(settings: Settings) -> AsyncIterator[AsyncConnection[Any]]:
+    """An idle autocommit connection as `postgres`, the way the worker and the CLI hand it to the resolver."""
+    async with await AsyncConnection.connect(settings.db_url, autocommit=True, prepare_threshold=None) as conn:
+        yield conn
+
+
+@pytest.fixture
+async def db_slice(aconn: AsyncConnection[Any]) -> AsyncIterator[DbSlice]:
+    piece = DbSlice(aconn)
+    yield piece
+    await piece.cleanup()

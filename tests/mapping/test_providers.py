@@ -197,9 +197,22 @@ async def test_retry_after_is_honoured(
     await fake_llm.set_mode("rate_limit_then_ok", fail_first=1, retry_after_s=1)
 
     started = time.monotonic()
-    results = await make_provider().suggest(QUERIES[:1])
+    results = await make_provider(backoff_max_s=5.0).suggest(QUERIES[:1])
 
     assert time.monotonic() - started >= 1.0
+    assert len(results) == 1
+    assert outcomes(recorder) == ["rate_limited", "ok"]
+
+
+async def test_retry_after_is_capped_at_the_longest_backoff(
+    fake_llm: FakeLLMControl, make_provider: MakeProvider, recorder: ListRecorder
+) -> None:
+    await fake_llm.set_mode("rate_limit_then_ok", fail_first=1, retry_after_s=30)
+
+    started = time.monotonic()
+    results = await make_provider(backoff_max_s=0.2).suggest(QUERIES[:1])
+
+    assert time.monotonic() - started < 5.0
     assert len(results) == 1
     assert outcomes(recorder) == ["rate_limited", "ok"]
 
@@ -424,5 +437,5 @@ def test_backoff_is_jittered_capped_and_respects_retry_after(attempt_no: int, re
     delay = backoff_s(attempt_no, retry_after, base_s=0.5, max_s=20)
 
     ceiling = min(20.0, 0.5 * 2 ** (attempt_no - 1))
-    assert delay >= (retry_after or 0.0)
-    assert delay <= max(ceiling, retry_after or 0.0)
+    honoured = min(retry_after or 0.0, 20.0)
+    assert honoured <= delay <= max(ceiling, honoured)

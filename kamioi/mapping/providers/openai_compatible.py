@@ -250,9 +250,10 @@ class OpenAICompatibleProvider:
 
 
 def backoff_s(attempt_no: int, retry_after_s: float | None, *, base_s: float, max_s: float) -> float:
-    """Exponential backoff with full jitter, never shorter than the server's Retry-After."""
+    """Exponential backoff with full jitter, never shorter than the server's Retry-After (itself
+    capped at max_s: a server asking for an hour must not park a worker for an hour)."""
     ceiling = min(max_s, base_s * 2 ** (attempt_no - 1))
-    return max(random.uniform(0, ceiling), retry_after_s or 0.0)
+    return max(random.uniform(0, ceiling), min(retry_after_s or 0.0, max_s))
 
 
 def _describe(exc: Exception) -> str:
