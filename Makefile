@@ -6,6 +6,7 @@ KAMIOI := .venv/bin/kamioi
 dev: ## install what is missing, bring the stack up, run the demo
 	@scripts/install.sh
 	@$(KAMIOI) up
+	@$(KAMIOI) demo
 
 up:
 	@$(KAMIOI) up

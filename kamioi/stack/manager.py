@@ -13,7 +13,7 @@ from kamioi.stack.envfile import write_env_file
 from kamioi.stack.keys import KeyMaterial, ensure_keys
 from kamioi.stack.postgres import LocalPostgres
 from kamioi.stack.redis_server import LocalRedis
-from kamioi.stack.services import Service, admin_api, upstash_proxy
+from kamioi.stack.services import Service, admin_api, upstash_proxy, worker
 
 
 @dataclass
@@ -31,7 +31,11 @@ class Stack:
         return ensure_keys(self.settings.keys_dir)
 
     def services(self) -> list[Service]:
-        return [upstash_proxy(self.settings, self.redis.url, self.keys.upstash_token), admin_api(self.settings)]
+        return [
+            upstash_proxy(self.settings, self.redis.url, self.keys.upstash_token),
+            admin_api(self.settings),
+            worker(self.settings),
+        ]
 
     def env_values(self) -> dict[str, str]:
         s, keys = self.settings, self.keys

@@ -82,3 +82,14 @@ def admin_api(settings: Settings) -> Service:
         port_setting="KAMIOI_API_PORT",
         health_url=f"http://{settings.api_host}:{port}/healthz",
     )
+
+
+def worker(settings: Settings) -> Service:
+    # No port: readiness is the queue itself (a job enqueued now is claimed by it).
+    return Service(
+        name="worker",
+        args=("-m", "jobs", "worker", "--concurrency", "2", "--db-url", settings.db_url),
+        port=None,
+        port_setting="",
+        health_url=None,
+    )
