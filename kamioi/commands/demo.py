@@ -185,9 +185,12 @@ def _demo(args: argparse.Namespace) -> int:
         if state is None or state[0] != "succeeded":
             print(f"kamioi demo: import {job.id} ended {state[0] if state else 'missing'}", file=sys.stderr)
             return 1
-        # A first run stopped between import and mapping leaves merchants with no mapping: map them now.
+        # The import's success enqueued its map_merchants job (a trigger); a first run stopped between
+        # import and mapping may have left merchants unmapped, so map them with a new job then.
         if unmapped_merchants(conn, job.id):
-            mapping_job = queue.enqueue(conn, MAP_MERCHANTS, {"import_job_id": job.id})
+            mapping_job = pending_mapping_job(conn, job.id) or queue.enqueue(
+                conn, MAP_MERCHANTS, {"import_job_id": job.id}
+            )
             print(f"mapping merchants (job {mapping_job})", flush=True)
             state = run_job(settings.db_url, mapping_job, MAP_MERCHANTS, lambda c: mapped_line(c, job.id))
             if state != "succeeded":
@@ -196,6 +199,15 @@ def _demo(args: argparse.Namespace) -> int:
         print_dashboard(conn, job.id, settings)
     print_links(settings)
     return 0
+
+
+def pending_mapping_job(conn: psycopg.Connection[Any], import_job_id: int) -> int | None:
+    row = conn.execute(
+        "select id from private.job_queue where kind = %s and payload ->> 'import_job_id' = %s"
+        " and state in ('queued', 'running') order by id desc limit 1",
+        (MAP_MERCHANTS, str(import_job_id)),
+    ).fetchone()
+    return int(row[0]) if row else None
 
 
 def unmapped_merchants(conn: psycopg.Connection[Any], import_job_id: int) -> int:

@@ -1,0 +1,1 @@
+"""Bulk CSV imports (llm_mappings, transactions) run as resumable background jobs; see README.md."""

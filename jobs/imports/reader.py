@@ -1,0 +1,196 @@
+"""Stream a CSV file in chunks from a byte offset, turning each chunk into COPY input for staging.
+
+Never holds more than one chunk of lines. Line numbers are physical lines (1 = the header), so a
+record whose quoted field spans lines is numbered by its first line and the next record keeps the
+right number. Per record, Python only does what SQL cannot: split CSV, catch what would break COPY
+(bad UTF-8, NUL bytes, wrong field counts, malformed quotes, fields over the size limit: rejected
+here with their line), and compute the merchant key with the normalizer (LRU-cached: descriptors
+repeat). Types, ranges, enums and duplicates are checked set-based in SQL afterwards.
+
+Malformed quoting is contained: the bad record's first line is rejected and parsing resumes on the
+next line, so an unterminated quote costs one line, not the rest of the file (a quoted field may
+run at most max_field_chars, which also bounds memory).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import operator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobs.errors import PermanentJobError
+from jobs.imports.columns import HeaderMap, ImportKind
+
+RAW_LINE_MAX_CHARS = 1000
+MAX_HEADER_LINES = 20
+FIRST_CHUNK_LINES = 5000
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line_number: int
+    column_name: str | None
+    reason: str
+    raw: str
+
+
+@dataclass
+class RawLines:
+    """The chunk's original bytes, to show rejected records as they were in the file."""
+
+    lines: list[bytes]
+    first_line: int
+    spans: dict[int, int] = field(default_factory=dict)  # line number -> physical lines, when > 1
+
+    def raw(self, line_number: int) -> str:
+        start = line_number - self.first_line
+        data = b"".join(self.lines[start : start + self.spans.get(line_number, 1)])
+        text = data.decode("utf-8", errors="replace").rstrip("\r\n")[:RAW_LINE_MAX_CHARS]
+        return text.replace("\x00", "\ufffd")  # a text column cannot hold NUL
+
+
+@dataclass
+class Chunk:
+    copy_data: bytes  # CSV: line_number, the mapped columns in kind order, merchant_key
+    rows: int  # data records read, rejected ones included (blank lines are not records)
+    rejections: list[Rejection]
+    raw: RawLines
+    end_offset: int  # byte offset just after the chunk: the next checkpoint
+    end_line: int  # physical lines before end_offset
+    last: bool
+
+
+def read_header(path: Path, max_field_chars: int) -> tuple[list[str], int, int]:
+    """(header fields, byte offset after the header, lines it used)."""
+    csv.field_size_limit(max_field_chars)
+    with path.open("rb") as handle:
+        lines: list[bytes] = []
+        while len(lines) < MAX_HEADER_LINES:
+            line = handle.readline()
+            if not line:
+                break
+            lines.append(line)
+            try:
+                text = b"".join(lines).decode("utf-8-sig")
+            except UnicodeDecodeError as err:
+                raise PermanentJobError("the header row is not valid UTF-8") from err
+            try:
+                header = next(csv.reader(io.StringIO(text, newline=""), strict=True), [])
+            except csv.Error:
+                continue  # a quoted header name spanning lines: read on
+            if not any(h.strip() for h in header):
+                raise PermanentJobError("the first line is empty: expected a header row")
+            return header, sum(map(len, lines)), len(lines)
+    if not lines:
+        raise PermanentJobError("the file is empty: expected a header row")
+    raise PermanentJobError("the header row is not valid CSV")
+
+
+class ChunkReader:
+    def __init__(
+        self,
+        path: Path,
+        kind: ImportKind,
+        header: HeaderMap,
+        *,
+        chunk_lines: int,
+        max_field_chars: int,
+        merchant_key: Callable[[str], str],
+    ) -> None:
+        self.path = path
+        self.kind = kind
+        self.header = header
+        self.chunk_lines = chunk_lines
+        self.max_field_chars = max_field_chars
+        self.merchant_key = merchant_key
+        self._descriptor_index = header.positions[kind.descriptor_column]
+        # Every kind maps at least two columns, so the getter always returns a tuple.
+        self._pick = operator.itemgetter(*header.positions.values())
+
+    def chunks(self, offset: int, line: int) -> Iterator[Chunk]:
+        """Chunks from `offset` (a record boundary with `line` lines before it) to the end of the file."""
+        csv.field_size_limit(self.max_field_chars)
+        with self.path.open("rb") as handle:
+            handle.seek(offset)
+            carry: list[bytes] = []
+            # A small first chunk gets the database busy while the next one is parsed.
+            size = min(self.chunk_lines, FIRST_CHUNK_LINES)
+            while True:
+                batch = list(itertools.islice(handle, size))
+                at_eof = len(batch) < size
+                size = self.chunk_lines
+                lines = carry + batch if carry else batch
+                chunk, consumed = self._parse(lines, line + 1, at_eof)
+                carry = lines[consumed:]
+                offset += sum(map(len, lines[:consumed]))
+                line += consumed
+                chunk.end_offset, chunk.end_line = offset, line
+                yield chunk
+                if chunk.last:
+                    return
+
+    def _parse(self, lines: list[bytes], first_line: int, at_eof: bool) -> tuple[Chunk, int]:
+        """Parse complete records; returns the chunk and how many lines it consumed (the rest is an
+        unfinished quoted record, carried into the next chunk)."""
+        texts, bad = _decode(lines)
+        out = io.StringIO()
+        write = csv.writer(out, lineterminator="\n").writerow
+        raw = RawLines(lines, first_line)
+        rejections: list[Rejection] = []
+        width, pick, key_of, descriptor = self.header.width, self._pick, self.merchant_key, self._descriptor_index
+        rows, pos, consumed = 0, 0, len(lines)
+
+        def reject(index: int, column: str | None, reason: str) -> None:
+            rejections.append(Rejection(first_line + index, column, reason, raw.raw(first_line + index)))
+
+        while pos < len(texts):
+            reader = csv.reader(texts[pos:] if pos else texts, strict=True)
+            start = 0
+            try:
+                for record in reader:
+                    end = reader.line_num
+                    index, span, start = pos + start, end - start, end
+                    if not record:
+                        continue  # blank line
+                    rows += 1
+                    if span > 1:
+                        raw.spans[first_line + index] = span
+                    if bad and not bad.isdisjoint(range(index, index + span)):
+                        reject(index, None, "not valid UTF-8 text (or contains a NUL byte)")
+                    elif len(record) != width:
+                        reject(index, None, f"expected {width} fields, found {len(record)}")
+                    else:
+                        write((first_line + index, *pick(record), key_of(record[descriptor])))
+                pos = len(texts)
+            except csv.Error as err:
+                index = pos + start
+                if pos + reader.line_num >= len(texts) and not at_eof:
+                    consumed = index  # the record continues in the next batch of lines
+                    break
+                rows += 1
+                reject(index, None, f"malformed CSV: {err}")
+                pos = index + 1
+        chunk = Chunk(out.getvalue().encode(), rows, rejections, raw, 0, 0, at_eof and consumed == len(lines))
+        return chunk, consumed
+
+
+def _decode(lines: list[bytes]) -> tuple[list[str], set[int]]:
+    """Decoded lines, and the indexes of lines that are not UTF-8 or hold a NUL (COPY refuses both)."""
+    bad: set[int] = set()
+    try:
+        texts = list(map(bytes.decode, lines))
+    except UnicodeDecodeError:
+        texts = []
+        for index, line in enumerate(lines):
+            try:
+                texts.append(line.decode())
+            except UnicodeDecodeError:
+                bad.add(index)
+                texts.append(line.decode(errors="replace"))
+    if any(map(operator.contains, lines, itertools.repeat(b"\x00"))):
+        bad.update(i for i, line in enumerate(lines) if b"\x00" in line)
+    return texts, bad

@@ -1,0 +1,187 @@
+"""`kamioi import FILE --kind mappings|transactions`: register a bulk import and follow it to the end.
+
+The import runs as a background job (a worker picks it up; see `python -m jobs worker`), or with
+`--inline` in this process. While waiting, a progress bar on stderr shows rows, rows/s and ETA.
+Exit status: 0 succeeded, 1 failed or cancelled, 2 not started (refused duplicate, no worker, bad
+arguments), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import psycopg
+
+from jobs.config import get_jobs_settings
+from jobs.imports.handler import IMPORT_JOB_KIND
+from jobs.imports.report import iter_rejections_csv
+from jobs.imports.service import DuplicateImport, ImportJob, create_import, file_fingerprint, get_import
+from jobs.inline import InlineRun
+from jobs.queue import live_workers
+from kamioi.db import connect
+from kamioi.settings import get_settings
+
+POLL_SECONDS = 0.5
+NON_TTY_EVERY_SECONDS = 5.0
+BAR_WIDTH = 28
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def progress_line(job: ImportJob) -> str:
+    total = job.total_rows or 0
+    share = min(job.processed_rows / total, 1.0) if total else 0.0
+    filled = int(share * BAR_WIDTH)
+    bar = "#" * filled + "." * (BAR_WIDTH - filled)
+    # The total is estimated from the bytes read once the first chunk is in, exact at the end.
+    of = f"{total:,}" if job.total_rows_exact else f"~{total:,}" if job.total_rows is not None else "?"
+    rate = f"{float(job.rows_per_second):,.0f} rows/s" if job.rows_per_second else "- rows/s"
+    eta = f"ETA {_duration(float(job.eta_seconds))}" if job.eta_seconds is not None else "ETA -"
+    return (
+        f"[{bar}] {share:4.0%} {job.processed_rows:,}/{of} rows  {rate}  {eta}"
+        f"  {job.state}  (rejected {job.rejected_rows:,})"
+    )
+
+
+class ProgressPrinter:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self._last_print = 0.0
+
+    def show(self, job: ImportJob) -> None:
+        if self.tty:
+            self.out.write("\r\x1b[2K" + progress_line(job))
+            self.out.flush()
+        elif time.monotonic() - self._last_print >= NON_TTY_EVERY_SECONDS or job.finished:
+            self._last_print = time.monotonic()
+            print(progress_line(job), file=self.out, flush=True)
+
+    def done(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+
+
+def wait_for(conn: psycopg.Connection[Any], job_id: int, printer: ProgressPrinter) -> ImportJob:
+    while True:
+        job = get_import(conn, job_id)
+        assert job is not None
+        printer.show(job)
+        if job.finished:
+            printer.done()
+            return job
+        time.sleep(POLL_SECONDS)
+
+
+def _summary(job: ImportJob) -> str:
+    return (
+        f"import {job.id} {job.state}: {job.processed_rows:,} rows, {job.inserted_rows:,} inserted,"
+        f" {job.updated_rows:,} updated, {job.rejected_rows:,} rejected"
+        + (f"\n  error: {job.error}" if job.error and job.state != "succeeded" else "")
+    )
+
+
+def _write_report(conn: psycopg.Connection[Any], job: ImportJob, path: Path) -> None:
+    with path.open("wb") as out:
+        for data in iter_rejections_csv(conn, job.id):
+            out.write(data)
+    print(f"rejected rows report: {path}", file=sys.stderr)
+
+
+def _run_inline(db_url: str, job: ImportJob, printer: ProgressPrinter) -> bool:
+    """Run the job here; False if Ctrl-C handed it back to the queue (a worker resumes it later)."""
+    assert job.queue_job_id is not None
+    run = InlineRun(db_url, job.queue_job_id, get_jobs_settings())
+    interrupted = threading.Event()
+
+    def on_interrupt(*_: object) -> None:
+        interrupted.set()
+        run.request_stop()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run.run()
+        except BaseException as err:
+            failure.append(err)
+
+    thread = threading.Thread(target=target, name="inline-import")
+    thread.start()
+    try:
+        with connect(db_url, autocommit=True) as watcher:
+            while thread.is_alive():
+                current = get_import(watcher, job.id)
+                assert current is not None
+                printer.show(current)
+                thread.join(POLL_SECONDS)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if failure:
+        raise failure[0]
+    return not interrupted.is_set()
+
+
+def _import(args: argparse.Namespace) -> int:
+    path = Path(args.file).resolve()
+    if not path.is_file():
+        print(f"kamioi import: no such file: {path}", file=sys.stderr)
+        return 2
+    db_url = args.db_url or get_settings().db_url
+    settings = get_jobs_settings()
+    print(f"hashing {path} ...", file=sys.stderr)
+    sha256, size = file_fingerprint(path)
+    printer = ProgressPrinter(sys.stderr)
+    with connect(db_url, autocommit=True) as conn:
+        if not args.inline and not args.no_wait and not live_workers(conn, IMPORT_JOB_KIND, 3 * settings.lease_seconds):
+            print(
+                "kamioi import: no worker is running for imports; start one (`python -m jobs worker`)"
+                " or run this import in-process with --inline",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            job = create_import(conn, kind=args.kind, file_path=path, force=args.force, sha256=sha256, size=size)
+        except DuplicateImport as err:
+            print(f"kamioi import: {err} (use --force to import it again)", file=sys.stderr)
+            return 2
+        print(f"import job {job.id} registered ({args.kind}, {size:,} bytes)", file=sys.stderr)
+        if args.no_wait:
+            print(job.id)
+            return 0
+        try:
+            if args.inline and not _run_inline(db_url, job, printer):
+                printer.done()
+                print(f"interrupted: import job {job.id} is back in the queue; a worker resumes it", file=sys.stderr)
+                return 130
+            job = wait_for(conn, job.id, printer)
+        except KeyboardInterrupt:
+            printer.done()
+            print(f"stopped waiting; import job {job.id} goes on in the background", file=sys.stderr)
+            return 130
+        print(_summary(job), file=sys.stderr)
+        if args.rejections and job.rejected_rows:
+            _write_report(conn, job, Path(args.rejections))
+    return 0 if job.state == "succeeded" else 1
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("import", help="bulk-import a CSV of mappings or transactions as a background job")
+    parser.add_argument("file", help="CSV file with a header row (see jobs/imports/README.md)")
+    parser.add_argument("--kind", choices=["mappings", "transactions"], required=True)
+    parser.add_argument("--db-url", default=None, help="default: DATABASE_URL (env or .env)")
+    parser.add_argument("--force", action="store_true", help="import even if this file was imported before")
+    parser.add_argument("--no-wait", action="store_true", help="register the job, print its id and exit")
+    parser.add_argument("--inline", action="store_true", help="run the import in this process, not a worker")
+    parser.add_argument("--rejections", metavar="PATH", help="write the rejected rows report (CSV) here")
+    parser.set_defaults(func=_import)
