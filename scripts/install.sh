@@ -9,12 +9,15 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(
   postgresql-15 postgresql-contrib postgresql-15-wal2json postgresql-15-pgtap postgresql-15-cron
-  libtap-parser-sourcehandler-pgtap-perl redis-server nodejs npm wrk python3-venv
+  libtap-parser-sourcehandler-pgtap-perl redis-server wrk python3-venv
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# Node may come from elsewhere (e.g. NodeSource, whose nodejs bundles npm): only the commands matter.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 # python3-venv is only needed when the interpreter on PATH has no venv module (e.g. Debian's own python3).
 if python3 -c 'import venv, ensurepip' 2>/dev/null; then
   missing=("${missing[@]/python3-venv}")
@@ -26,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Logical decoding plugins must be allow-listed since 15.19 (output_plugin_libraries): refuse older servers.
-pg_version=$(/usr/lib/postgresql/15/bin/postgres --version | grep -oE '15\.[0-9]+' | cut -d. -f2)
+pg_version=$(/usr/lib/postgresql/15/bin/postgres --version | grep -oE '15\.[0-9]+' | head -1 | cut -d. -f2)
 if [ "$pg_version" -lt 19 ]; then
   echo "PostgreSQL 15.$pg_version is too old; 15.19+ is needed (apt-get install postgresql-15)" >&2
   exit 1
@@ -48,6 +51,7 @@ fi
 lock_stamp=node_modules/.kamioi-installed
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -x node_modules/.bin/supabase ] || [ ! -f "$lock_stamp" ] || [ "$(cat "$lock_stamp")" != "$want" ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm ci rejects this lock (npm omits the CLI's other-platform optional packages); install honours it.
+  npm install --no-audit --no-fund --loglevel=error
   echo "$want" > "$lock_stamp"
 fi

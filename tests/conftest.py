@@ -11,6 +11,7 @@ import pytest
 from kamioi.db import connect
 from kamioi.settings import Settings, get_settings
 from kamioi.stack.keys import KeyMaterial, ensure_keys
+from kamioi.stack.manager import Stack
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +35,18 @@ def db(settings: Settings) -> Iterator[psycopg.Connection[Any]]:
 def superuser_db(settings: Settings) -> Iterator[psycopg.Connection[Any]]:
     with connect(settings.superuser_db_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def stack_worker_paused(settings: Settings) -> Iterator[None]:
+    """`kamioi up` runs a worker of its own, which would race the tests' workers and inline runs for
+    their imports: stop it, and start it again when the session ends (once: a worker this process
+    started and then stopped would linger as its unreaped child)."""
+    stack = Stack(settings)
+    service = next(s for s in stack.services() if s.name == "worker")
+    was_running = service.stop(settings)
+    try:
+        yield
+    finally:
+        if was_running:
+            service.start(settings, stack.env_values())

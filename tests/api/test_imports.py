@@ -156,6 +156,7 @@ async def test_upload_must_be_multipart_with_a_file(
     assert bad_kind.status_code == 422
 
 
+@pytest.mark.usefixtures("stack_worker_paused")  # a running worker could finish the job before the cancel
 async def test_import_from_server_path_get_list_cancel(
     imports_client: httpx.AsyncClient,
     admin_headers: dict[str, str],

@@ -18,7 +18,6 @@ import pytest
 
 from kamioi.db import connect
 from kamioi.settings import Settings
-from kamioi.stack.manager import Stack
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,21 +80,6 @@ def conn(settings: Settings) -> Iterator[psycopg.Connection[Any]]:
     """Autocommit connection as `postgres` (what the worker, API and CLI use)."""
     with connect(settings.db_url, autocommit=True) as c:
         yield c
-
-
-@pytest.fixture(scope="session")
-def stack_worker_paused(settings: Settings) -> Iterator[None]:
-    """`kamioi up` runs a worker of its own, which would race the tests' workers and inline runs for
-    their imports: stop it, and start it again when the session ends (once: a worker this process
-    started and then stopped would linger as its unreaped child)."""
-    stack = Stack(settings)
-    service = next(s for s in stack.services() if s.name == "worker")
-    was_running = service.stop(settings)
-    try:
-        yield
-    finally:
-        if was_running:
-            service.start(settings, stack.env_values())
 
 
 @pytest.fixture(autouse=True, scope="session")
