@@ -13,8 +13,9 @@ echo "== pgTAP (pg_prove)"
 psql "$SUPERUSER_DATABASE_URL" -qc "create extension if not exists pgtap with schema extensions" >/dev/null
 pg_prove --ext .sql -r -d "$SUPERUSER_DATABASE_URL" supabase/tests
 
-echo "== pytest"
-.venv/bin/pytest -q "$@"
-
 echo "== Edge Functions (deno fmt, lint, check, test)"
 supabase/functions/run-tests.sh
+
+# pytest last: its closing line is the run's summary.
+echo "== pytest"
+.venv/bin/pytest -q "$@"
