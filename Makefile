@@ -18,7 +18,7 @@ test: ## install, bring up what the tests need, run every suite
 
 lint:
 	.venv/bin/ruff check .
-	.venv/bin/mypy kamioi api jobs
+	.venv/bin/mypy kamioi api jobs tests bench
 
 stop:
 	@$(KAMIOI) stop

@@ -6,7 +6,7 @@ set -a; source "${KAMIOI_ENV_FILE:-.env}"; set +a
 
 echo "== lint (ruff, mypy)"
 .venv/bin/ruff check .
-.venv/bin/mypy kamioi api jobs
+.venv/bin/mypy kamioi api jobs tests bench
 
 echo "== pgTAP (pg_prove)"
 # supabase test db does the same: pgTAP lives in the extensions schema, tests run as the superuser.
