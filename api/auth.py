@@ -169,7 +169,7 @@ class TokenVerifier:
     async def _verify(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as error:
+        except jwt.PyJWTError as error:  # also InvalidTokenError: a non-string kid, an unknown crit
             raise unauthorized("malformed token") from error
         alg = header.get("alg")
         key: Any

@@ -30,6 +30,8 @@ from api.metrics import Metrics
 from api.upstash import CacheUnavailable, Upstash
 
 STATS_VERSION_KEY = "kamioi:cache:stats:version"
+# The version of entries that ignore invalidation (follows_changes=False).
+TTL_ONLY_VERSION = "ttl"
 KEY_PREFIX = "kamioi:cache:"
 CacheStatus = Literal["hit", "miss", "stale", "bypass"]
 Compute = Callable[[], Awaitable[Any]]
@@ -100,8 +102,13 @@ class AggregateCache:
         self._refreshing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def get(self, family: str, params: str, compute: Compute) -> Cached:
-        """The cached value of `family` for `params`, computing it with `compute` when needed."""
+    async def get(self, family: str, params: str, compute: Compute, *, follows_changes: bool = True) -> Cached:
+        """The cached value of `family` for `params`, computing it with `compute` when needed.
+
+        follows_changes=False: the entry ignores invalidation and lives by TTL (and stale-while-
+        revalidate) alone. For expensive aggregates over history (the analytics charts): a bulk import
+        invalidates once a second, and recomputing a multi-second query after each would make every
+        reader wait on it (measured: the API stalled for a minute under the load scenario)."""
         key = f"{KEY_PREFIX}{family}:{params}" if params else f"{KEY_PREFIX}{family}"
         local = self._local.get(key)
         if local is not None and time.monotonic() - local[0] < self.policy.local_s:
@@ -119,7 +126,7 @@ class AggregateCache:
         future: asyncio.Future[Cached] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            result = await self._lookup(family, key, compute)
+            result = await self._lookup(family, key, compute, follows_changes)
         except BaseException:
             future.cancel()
             raise
@@ -145,9 +152,9 @@ class AggregateCache:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _lookup(self, family: str, key: str, compute: Compute) -> Cached:
+    async def _lookup(self, family: str, key: str, compute: Compute, follows: bool) -> Cached:
         try:
-            version, entry = await self._read(key)
+            version, entry = await self._read(key, follows)
         except CacheUnavailable:
             return await self._bypass(family, compute)
         if entry is not None and entry.version == version:
@@ -155,21 +162,21 @@ class AggregateCache:
                 self._remember(key, entry)
                 self._count(family, "hit")
                 return Cached(entry.value, entry.computed_at, "hit")
-            self._refresh_in_background(family, key, compute)
+            self._refresh_in_background(family, key, compute, follows)
             self._count(family, "stale")
             return Cached(entry.value, entry.computed_at, "stale")
-        return await self._fill(family, key, compute)
+        return await self._fill(family, key, compute, follows)
 
-    async def _fill(self, family: str, key: str, compute: Compute) -> Cached:
+    async def _fill(self, family: str, key: str, compute: Compute, follows: bool) -> Cached:
         """Single flight: whoever takes the lock computes; everyone else polls for the result."""
         deadline = time.monotonic() + self.policy.wait_s
         try:
             while True:
-                filled = await self._compute_if_locked(family, key, compute)
+                filled = await self._compute_if_locked(family, key, compute, follows)
                 if filled is not None:
                     return filled
                 await asyncio.sleep(self.policy.poll_s)
-                version, entry = await self._read(key)
+                version, entry = await self._read(key, follows)
                 if entry is not None and entry.version == version:
                     self._remember(key, entry)
                     self._count(family, "hit")
@@ -180,7 +187,7 @@ class AggregateCache:
         except CacheUnavailable:
             return await self._bypass(family, compute)
 
-    async def _compute_if_locked(self, family: str, key: str, compute: Compute) -> Cached | None:
+    async def _compute_if_locked(self, family: str, key: str, compute: Compute, follows: bool) -> Cached | None:
         """Take the key's lock and fill the key; None if someone else holds the lock."""
         lock, token = f"{key}:lock", secrets.token_hex(8)
         redis = self._upstash.redis
@@ -188,7 +195,7 @@ class AggregateCache:
             return None
         try:
             # The previous holder may have filled the key between our read and our lock.
-            version, entry = await self._read(key)
+            version, entry = await self._read(key, follows)
             if entry is not None and entry.version == version and time.time() - entry.computed_at < self.policy.ttl_s:
                 self._count(family, "hit")
                 return Cached(entry.value, entry.computed_at, "hit")
@@ -206,7 +213,7 @@ class AggregateCache:
             with contextlib.suppress(CacheUnavailable):
                 await self._upstash.run(lambda: redis.eval(_RELEASE_LOCK, [lock], [token]))
 
-    def _refresh_in_background(self, family: str, key: str, compute: Compute) -> None:
+    def _refresh_in_background(self, family: str, key: str, compute: Compute, follows: bool) -> None:
         if key in self._refreshing:
             return
         self._refreshing.add(key)
@@ -214,7 +221,7 @@ class AggregateCache:
         async def refresh() -> None:
             try:
                 # If another process holds the lock it is refreshing already: keep serving stale.
-                await self._compute_if_locked(family, key, compute)
+                await self._compute_if_locked(family, key, compute, follows)
             except CacheUnavailable:
                 pass
             except Exception:
@@ -226,7 +233,10 @@ class AggregateCache:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _read(self, key: str) -> tuple[str, _Entry | None]:
+    async def _read(self, key: str, follows: bool) -> tuple[str, _Entry | None]:
+        if not follows:
+            return TTL_ONLY_VERSION, _Entry.decode(await self._upstash.run(lambda: self._upstash.redis.get(key)))
+
         async def both() -> list[Any]:
             pipeline = self._upstash.redis.pipeline()
             pipeline.get(STATS_VERSION_KEY)

@@ -12,7 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from api.db import install_db_error_handlers
 from api.jsonlog import configure_logging
 from api.metrics import Metrics
-from api.middleware import RequestContextMiddleware, TimeoutMiddleware
+from api.middleware import BodyLimitMiddleware, RequestContextMiddleware, TimeoutMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.resources import open_resources
@@ -20,9 +20,13 @@ from api.routes import analytics, health, imports, jobs, mappings, metrics, stat
 from kamioi.settings import Settings, get_settings
 
 GZIP_MIN_BYTES = 500
+# JSON bodies are read whole before validation; the largest valid one (a 1000-id bulk review) is ~100 KB.
+MAX_JSON_BODY_BYTES = 1024 * 1024
 # Streamed uploads and Storage downloads get API_UPLOAD_TIMEOUT_S instead of the request timeout
 # (their database statements keep the short statement_timeout).
 LONG_PATHS = ("/v1/imports/upload", "/v1/imports")
+# Bodies streamed to disk under API_UPLOAD_MAX_BYTES by api.uploads, never held in memory.
+STREAMED_BODY_PATHS = ("/v1/imports/upload",)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added innermost first: the request-context layer wraps everything, so even a timeout's 504
     # and a crash's 500 carry the request id and are logged and timed.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_JSON_BODY_BYTES, exempt_paths=STREAMED_BODY_PATHS)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
     app.add_middleware(
         CORSMiddleware,

@@ -42,6 +42,30 @@ class Metrics:
             ["provider", "outcome"],
             registry=self.registry,
         )
+        # Alert-worthy, read at scrape time: a backlog nobody works, jobs that gave up, no worker alive,
+        # the database unreachable from this process.
+        self.job_queue_oldest_seconds = Gauge(
+            "kamioi_job_queue_oldest_seconds",
+            "Age of the oldest due queued job, by kind (0 when none waits).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.jobs_failed = Gauge(
+            "kamioi_jobs_failed_last_hour",
+            "Jobs that ended failed in the last hour, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.job_workers = Gauge(
+            "kamioi_job_workers",
+            "Worker processes that heartbeated in the last minute.",
+            registry=self.registry,
+        )
+        self.database_up = Gauge(
+            "kamioi_database_up",
+            "1 when this process's last scrape-time queries succeeded, else 0.",
+            registry=self.registry,
+        )
         self.rate_limited = Counter(
             "kamioi_api_rate_limited",
             "Requests refused with 429, by limit.",

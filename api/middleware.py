@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 
+from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -119,3 +120,42 @@ class TimeoutMiddleware:
                 raise
             response = problem_response(504, f"the request took longer than {budget:g} s", instance=scope["path"])
             await response(scope, receive, send)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is larger than the limit of {max_bytes} bytes")
+
+
+class BodyLimitMiddleware:
+    """413 for request bodies over `max_bytes`, before they are read into memory (JSON bodies are
+    parsed whole). Paths in `exempt_paths` (streamed uploads) enforce their own, larger limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt_paths: tuple[str, ...]) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.exempt_paths = exempt_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                response = problem_response(413, BodyTooLarge(self.max_bytes).detail, instance=scope["path"])
+                await response(scope, receive, send)
+                return
+        received = 0
+
+        async def counted() -> Message:
+            # Chunked bodies carry no length: count what arrives. FastAPI re-raises an
+            # HTTPException raised while it reads the body, so the problem handler answers 413.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, counted, send)

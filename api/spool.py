@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import hashlib
 import os
 import uuid
@@ -14,9 +16,19 @@ from typing import IO
 
 from api.problems import ProblemError
 
+# The file system is full (or a quota or file-size limit stopped the write): the server's problem, not
+# the request's, so 507 with a retry hint instead of an anonymous 500.
+_STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
 
 def too_large(max_bytes: int) -> ProblemError:
     return ProblemError(413, f"the file is larger than the limit of {max_bytes} bytes")
+
+
+def _storage_full() -> ProblemError:
+    return ProblemError(
+        507, "the server has no room to store the file right now; try again later", headers={"Retry-After": "60"}
+    )
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,11 @@ async def disk_sink(directory: Path, max_bytes: int) -> AsyncIterator[tuple[Disk
     try:
         yield DiskSink(out, max_bytes), path
         await asyncio.to_thread(_flush_and_close, out)
+    except OSError as error:
+        await asyncio.to_thread(_discard, out, path)
+        if error.errno in _STORAGE_FULL:
+            raise _storage_full() from error
+        raise
     except BaseException:
         await asyncio.to_thread(_discard, out, path)
         raise
@@ -68,5 +85,6 @@ def _flush_and_close(out: IO[bytes]) -> None:
 
 
 def _discard(out: IO[bytes], path: Path) -> None:
-    out.close()
+    with contextlib.suppress(OSError):  # closing flushes what is buffered, which fails again on a full disk
+        out.close()
     path.unlink(missing_ok=True)

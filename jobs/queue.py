@@ -95,6 +95,18 @@ def release(conn: psycopg.Connection[Any], job: Job) -> bool:
     return bool(row and row[0])
 
 
+def made_progress(conn: psycopg.Connection[Any], job: Job, budget: int) -> None:
+    """The job moved forward (e.g. an import committed a chunk): it gets a fresh budget of `budget`
+    attempts from this one on (max_attempts grows; attempts still counts every run). A long import
+    then survives any number of worker deaths that each let it progress, while a job that dies again
+    and again without progressing (a poison file) still fails after `budget` attempts."""
+    conn.execute(
+        "update private.job_queue set max_attempts = greatest(max_attempts, attempts - 1 + %s)"
+        " where id = %s and lease_token = %s",
+        (budget, job.id, job.lease_token),
+    )
+
+
 def requeue_expired(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute("select private.requeue_expired_jobs()").fetchone()
     return int(row[0]) if row else 0

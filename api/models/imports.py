@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Literal, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ImportKind = Literal["mappings", "transactions"]
 
@@ -52,6 +52,17 @@ class StorageObject(BaseModel):
 
     bucket: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
     path: str = Field(min_length=1, max_length=1024, description="The object's path inside the bucket.")
+
+    @field_validator("path")
+    @classmethod
+    def stays_in_bucket(cls, path: str) -> str:
+        # The path is appended to Storage's URL, and URL clients resolve dot segments: "../../auth/v1/..."
+        # would send the project's secret key to another Supabase endpoint.
+        if any(segment in (".", "..") for segment in path.replace("\\", "/").split("/")):
+            raise ValueError("path must not contain . or .. segments")
+        if any(ord(char) < 32 or ord(char) == 127 for char in path):
+            raise ValueError("path must not contain control characters")
+        return path
 
 
 class ImportRequest(BaseModel):

@@ -57,7 +57,8 @@ class BulkReviewFilter(BaseModel):
     category: Category | None = None
     source: Literal["llm", "admin", "import", "catalog", "user"] | None = None
     tier: Literal["approved", "catalog", "similarity", "llm", "review"] | None = None
-    merchant_key: str | None = Field(default=None, min_length=1, max_length=200)
+    # No NUL: PostgreSQL text cannot hold one (it would fail in the database as a 500, not here as a 422).
+    merchant_key: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00]*$")
     import_job_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     min_confidence: float | None = Field(default=None, ge=0, le=1)
     max_confidence: float | None = Field(default=None, ge=0, le=1)

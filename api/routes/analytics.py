@@ -13,6 +13,8 @@ from api.models.analytics import CategoryMonths, MappingThroughput, TopMerchants
 from api.queries import analytics as queries
 
 # Like the stats, only reads that reach the database count against the read limit (in compute).
+# Charts over months of history live by TTL (5 minutes, then served stale while one request
+# refreshes): they do not follow invalidation, which an import sends every second.
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 RESPONSES: dict[int | str, dict[str, Any]] = {**ADMIN_ERRORS, 200: {"headers": CACHE_HEADER}}
 
@@ -56,7 +58,7 @@ async def categories(
         )
         return [{**row, "month": row["month"].isoformat()} for row in rows]
 
-    cached = await res.cache.get("analytics_categories", f"{window.start}:{window.end}", compute)
+    cached = await res.cache.get("analytics_categories", f"{window.start}:{window.end}", compute, follows_changes=False)
     response.headers["X-Cache"] = cached.status
     return CategoryMonths.model_validate(_body(cached, window))
 
@@ -77,7 +79,9 @@ async def top_merchants(
             res.analytics_pool, window.start, window.end, limit, timeout_s=res.settings.api_request_timeout_s
         )
 
-    cached = await res.cache.get("analytics_top_merchants", f"{window.start}:{window.end}:{limit}", compute)
+    cached = await res.cache.get(
+        "analytics_top_merchants", f"{window.start}:{window.end}:{limit}", compute, follows_changes=False
+    )
     response.headers["X-Cache"] = cached.status
     return TopMerchants.model_validate(_body(cached, window))
 
@@ -97,6 +101,8 @@ async def mapping_throughput(res: Res, admin: CurrentAdmin, response: Response, 
         )
         return [{**row, "day": row["day"].isoformat()} for row in rows]
 
-    cached = await res.cache.get("analytics_mapping_throughput", f"{window.start}:{window.end}", compute)
+    cached = await res.cache.get(
+        "analytics_mapping_throughput", f"{window.start}:{window.end}", compute, follows_changes=False
+    )
     response.headers["X-Cache"] = cached.status
     return MappingThroughput.model_validate(_body(cached, window))

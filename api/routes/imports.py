@@ -43,7 +43,7 @@ UPLOAD_BODY: dict[str, Any] = {
     "/upload",
     status_code=status.HTTP_201_CREATED,
     summary="Upload a CSV (multipart, streamed to disk, size-limited) and queue its import",
-    responses={**ADMIN_ERRORS, **problem_responses(400, 409, 413, 415)},
+    responses={**ADMIN_ERRORS, **problem_responses(400, 409, 413, 415, 507)},
     dependencies=[UploadLimit],
     openapi_extra=UPLOAD_BODY,
 )
@@ -75,7 +75,7 @@ async def upload(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Queue the import of a file on the server (under the upload directory) or in Supabase Storage",
-    responses={**ADMIN_ERRORS, **problem_responses(404, 409, 413, 502)},
+    responses={**ADMIN_ERRORS, **problem_responses(404, 409, 413, 502, 507)},
     dependencies=[WriteLimit],
 )
 async def start_import(res: Res, admin: CurrentAdmin, body: ImportRequest) -> ImportJob:

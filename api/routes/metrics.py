@@ -42,10 +42,33 @@ async def _refresh_database_gauges(res: Resources) -> None:
                 " where created_at > now() - interval '1 hour' group by provider, outcome"
             )
             llm_calls = await cur.fetchall()
+            await cur.execute(
+                "select kind, extract(epoch from now() - min(run_at))::float8 as age from private.job_queue"
+                " where state = 'queued' and run_at <= now() group by kind"
+            )
+            waiting = await cur.fetchall()
+            await cur.execute(
+                "select kind, count(*) as n from private.job_queue"
+                " where state = 'failed' and finished_at > now() - interval '1 hour' group by kind"
+            )
+            failed = await cur.fetchall()
+            await cur.execute(
+                "select count(*) as n from private.job_workers where seen_at > now() - interval '1 minute'"
+            )
+            workers = await cur.fetchone()
     except Exception as error:
         # A scrape must still answer with the in-process metrics when the database is away.
         log.warning("could not read queue depth / LLM calls", extra={"error": repr(error)})
+        res.metrics.database_up.set(0)
         return
+    res.metrics.database_up.set(1)
+    res.metrics.job_queue_oldest_seconds.clear()
+    for row in waiting:
+        res.metrics.job_queue_oldest_seconds.labels(row["kind"]).set(row["age"])
+    res.metrics.jobs_failed.clear()
+    for row in failed:
+        res.metrics.jobs_failed.labels(row["kind"]).set(row["n"])
+    res.metrics.job_workers.set(workers["n"] if workers else 0)
     res.metrics.job_queue_depth.clear()
     for row in depth:
         res.metrics.job_queue_depth.labels(row["kind"], row["state"]).set(row["n"])

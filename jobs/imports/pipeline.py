@@ -23,6 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from jobs import queue
 from jobs.context import JobContext
 from jobs.errors import LeaseLost, PermanentJobError
 from jobs.imports.chunk import CheckpointMoved, ChunkPosition, ChunkWriter
@@ -163,6 +164,9 @@ def _run_chunks(
             except CheckpointMoved:
                 raise LeaseLost(f"import {job.id}: the checkpoint moved under this worker") from None
             committing += time.monotonic() - mark
+            if rows_this_run == 0 and ctx.job.attempts > 1:
+                with conns[slot].transaction():  # this run progressed: earlier deaths stop counting
+                    queue.made_progress(conns[slot], ctx.job, ctx.settings.max_attempts)
             rows_this_run += chunk.rows
             offset = chunk.end_offset
             ctx.log.debug(
