@@ -77,6 +77,8 @@ def test_up_twice_second_is_fast_then_status_stop_reset(stack_env: dict[str, str
 def test_port_taken_names_port_and_setting(stack_env: dict[str, str]) -> None:
     _kamioi(stack_env, "stop")
     with socket.socket() as blocker:
+        # The stopped server's closed connections may linger in TIME_WAIT on that port.
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         blocker.bind(("127.0.0.1", int(stack_env["KAMIOI_DB_PORT"])))
         blocker.listen()
         result = _kamioi(stack_env, "up")
