@@ -21,27 +21,8 @@ from functools import cache
 from importlib import resources
 
 from kamioi.mapping.normalizer import alias_form
+from kamioi.mapping.providers.base import CATEGORIES as CATEGORIES  # re-exported: the catalog validates against it
 
-CATEGORIES = frozenset(
-    {
-        "FOOD_AND_DRINK",
-        "GENERAL_MERCHANDISE",
-        "TRANSPORTATION",
-        "TRAVEL",
-        "ENTERTAINMENT",
-        "PERSONAL_CARE",
-        "GENERAL_SERVICES",
-        "HOME_IMPROVEMENT",
-        "MEDICAL",
-        "RENT_AND_UTILITIES",
-        "LOAN_PAYMENTS",
-        "BANK_FEES",
-        "TRANSFER_IN",
-        "TRANSFER_OUT",
-        "GOVERNMENT_AND_NON_PROFIT",
-        "INCOME",
-    }
-)
 TICKER_PATTERN = re.compile(r"[A-Z][A-Z./]{0,4}")
 KEY_PATTERN = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
 
