@@ -13,6 +13,9 @@ import httpx
 import psycopg
 import pytest
 
+# These tests check what the API queued; the stack's own worker would claim (or finish) it first.
+pytestmark = pytest.mark.usefixtures("stack_worker_paused")
+
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
@@ -156,7 +159,6 @@ async def test_upload_must_be_multipart_with_a_file(
     assert bad_kind.status_code == 422
 
 
-@pytest.mark.usefixtures("stack_worker_paused")  # a running worker could finish the job before the cancel
 async def test_import_from_server_path_get_list_cancel(
     imports_client: httpx.AsyncClient,
     admin_headers: dict[str, str],
