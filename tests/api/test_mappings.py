@@ -14,6 +14,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+# The bulk-review test checks the job the API queued; the stack's own worker would claim it first.
+pytestmark = pytest.mark.usefixtures("stack_worker_paused")
+
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
