@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -50,3 +51,30 @@ def stack_worker_paused(settings: Settings) -> Iterator[None]:
     finally:
         if was_running:
             service.start(settings, stack.env_values())
+
+
+@pytest.fixture(scope="session")
+def make_user(settings: Settings) -> Callable[[str], str]:
+    """A new auth user (its profile created by the sign-up trigger) with this role; returns its id."""
+
+    def make(role: str) -> str:
+        user_id = str(uuid.uuid4())
+        with connect(settings.superuser_db_url, autocommit=True) as conn:
+            conn.execute(
+                "insert into auth.users (id, aud, role, email) values (%s, 'authenticated', 'authenticated', %s)",
+                (user_id, f"{role}-{user_id[:8]}@test.kamioi.local"),
+            )
+            conn.execute("update public.profiles set role = %s where id = %s", (role, user_id))
+        return user_id
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def admin_id(make_user: Callable[[str], str]) -> str:
+    return make_user("admin")
+
+
+@pytest.fixture(scope="session")
+def user_id(make_user: Callable[[str], str]) -> str:
+    return make_user("user")

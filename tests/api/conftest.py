@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,33 +41,6 @@ TEST_OVERRIDES: dict[str, Any] = {
 UVICORN_ARGS = ("--host", "127.0.0.1", "--no-access-log", "--timeout-graceful-shutdown", "10")
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
-@pytest.fixture(scope="session")
-def make_user(settings: Settings) -> Callable[[str], str]:
-    """A new auth user (its profile created by the sign-up trigger) with this role; returns its id."""
-
-    def make(role: str) -> str:
-        user_id = str(uuid.uuid4())
-        with connect(settings.superuser_db_url, autocommit=True) as conn:
-            conn.execute(
-                "insert into auth.users (id, aud, role, email) values (%s, 'authenticated', 'authenticated', %s)",
-                (user_id, f"{role}-{user_id[:8]}@test.kamioi.local"),
-            )
-            conn.execute("update public.profiles set role = %s where id = %s", (role, user_id))
-        return user_id
-
-    return make
-
-
-@pytest.fixture(scope="session")
-def admin_id(make_user: Callable[[str], str]) -> str:
-    return make_user("admin")
-
-
-@pytest.fixture(scope="session")
-def user_id(make_user: Callable[[str], str]) -> str:
-    return make_user("user")
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ taken before and after each hostile module (any change to the domain tables fail
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,33 +27,6 @@ GENEROUS_LIMITS: dict[str, Any] = {
     "api_rate_uploads_per_hour": 1_000_000,
     "api_log_level": "WARNING",
 }
-
-
-@pytest.fixture(scope="session")
-def make_user(settings: Settings) -> Callable[[str], str]:
-    """A new auth user whose profile has this role; returns its id."""
-
-    def make(role: str) -> str:
-        user_id = str(uuid.uuid4())
-        with connect(settings.superuser_db_url, autocommit=True) as conn:
-            conn.execute(
-                "insert into auth.users (id, aud, role, email) values (%s, 'authenticated', 'authenticated', %s)",
-                (user_id, f"rel-{role}-{user_id[:8]}@test.kamioi.local"),
-            )
-            conn.execute("update public.profiles set role = %s where id = %s", (role, user_id))
-        return user_id
-
-    return make
-
-
-@pytest.fixture(scope="session")
-def admin_id(make_user: Callable[[str], str]) -> str:
-    return make_user("admin")
-
-
-@pytest.fixture(scope="session")
-def user_id(make_user: Callable[[str], str]) -> str:
-    return make_user("user")
 
 
 @pytest.fixture(scope="session")
