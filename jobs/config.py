@@ -26,8 +26,11 @@ class JobsSettings(BaseSettings):
 
     # Rows per import chunk: one transaction, one checkpoint, one progress message each.
     import_chunk_rows: int = Field(default=50_000, ge=1, alias="KAMIOI_IMPORT_CHUNK_ROWS")
-    # A CSV field longer than this rejects its row (also bounds memory on an unterminated quote).
+    # A CSV field longer than this rejects its row.
     import_max_field_chars: int = Field(default=100_000, ge=1000, alias="KAMIOI_IMPORT_MAX_FIELD_CHARS")
+    # A record longer than this (bytes, line breaks included) rejects its row unread: it bounds the
+    # worker's memory whatever a file holds. Real rows are well under 1 KB.
+    import_max_row_bytes: int = Field(default=64 * 1024, ge=1024, alias="KAMIOI_IMPORT_MAX_ROW_BYTES")
 
     @property
     def heartbeat_seconds(self) -> float:

@@ -63,6 +63,20 @@ async def cancel(pool: Pool, import_id: int) -> dict[str, Any]:
         return dataclasses.asdict(await service.acancel_import(conn, import_id))
 
 
+async def retry(pool: Pool, import_id: int, *, force: bool) -> dict[str, Any]:
+    """Failed or cancelled: queued again from its checkpoint. Unknown ids raise NoDataFound (404);
+    any other state, or the same file imported again since (unless force), is a 409."""
+    try:
+        async with pool.connection() as conn:
+            job = await service.aretry_import(conn, import_id, force=force)
+    except service.NotRetryable as error:
+        raise ProblemError(409, str(error)) from error
+    except service.DuplicateImport as error:
+        see = f" (see /v1/imports/{error.existing_job_id})" if error.existing_job_id is not None else ""
+        raise ProblemError(409, f"{error}{see}; send force=true to retry anyway") from error
+    return dataclasses.asdict(job)
+
+
 async def rejections(
     pool: Pool, caller: Principal, import_id: int, after: tuple[int, int] | None, limit: int, *, timeout_s: float
 ) -> list[dict[str, Any]]:

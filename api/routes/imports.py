@@ -1,4 +1,4 @@
-"""Bulk imports: upload a CSV (streamed to disk) or name a file on the server; follow, list, cancel."""
+"""Bulk imports: upload a CSV (streamed to disk) or name a file on the server; follow, list, cancel, retry."""
 
 from __future__ import annotations
 
@@ -150,6 +150,27 @@ async def get_import(res: Res, admin: CurrentAdmin, import_id: ImportId) -> Impo
 )
 async def cancel_import(res: Res, _: CurrentAdmin, import_id: ImportId) -> ImportJob:
     row = await queries.cancel(res.pool, import_id)
+    return ImportJob.model_validate(row)
+
+
+@router.post(
+    "/{import_id}/retry",
+    summary="Retry a failed or cancelled import: queued again, it resumes at its checkpoint",
+    description=(
+        "Rows and rejections already committed stay and are never written twice; duplicates of lines"
+        " before the checkpoint are still caught. 409 when the import is queued, running or succeeded,"
+        " or when the same file was imported again since (then `force=true` retries anyway)."
+    ),
+    responses={**ADMIN_ERRORS, **problem_responses(404, 409)},
+    dependencies=[WriteLimit],
+)
+async def retry_import(
+    res: Res,
+    _: CurrentAdmin,
+    import_id: ImportId,
+    force: Annotated[bool, Query(description="Retry even if the same file was imported again since.")] = False,
+) -> ImportJob:
+    row = await queries.retry(res.pool, import_id, force=force)
     return ImportJob.model_validate(row)
 
 

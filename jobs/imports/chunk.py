@@ -104,13 +104,28 @@ class ChunkWriter:
         shared but the seen table, in file order (phase 1s run one after another)."""
         if not chunk.copy_data:
             return
+        self._stage(conn, chunk)
+        conn.execute(self._check)
+        conn.execute(self._claim)
+        conn.execute(self._duplicates)
+
+    def replay_claims(self, conn: psycopg.Connection[Any], chunk: Chunk) -> None:
+        """Claim the identities of a chunk committed in an earlier run (rebuilding a retried job's
+        seen table), inside the caller's transaction: stage, clean, claim, drop the staging tables."""
+        if not chunk.copy_data:
+            return
+        self._stage(conn, chunk)
+        conn.execute(self._claim)
+        conn.execute(
+            "drop table pg_temp.import_stage, pg_temp.import_problems, pg_temp.import_clean, pg_temp.import_claimed"
+        )
+
+    def _stage(self, conn: psycopg.Connection[Any], chunk: Chunk) -> None:
+        """COPY the chunk into the staging tables and clean/type it."""
         conn.execute(self._create)
         with conn.cursor().copy(self._copy) as copy:
             copy.write(chunk.copy_data)
         conn.execute(self._clean)
-        conn.execute(self._check)
-        conn.execute(self._claim)
-        conn.execute(self._duplicates)
 
     def commit(
         self, conn: psycopg.Connection[Any], chunk: Chunk, at: ChunkPosition, rows_per_second: float

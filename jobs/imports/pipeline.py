@@ -36,6 +36,7 @@ from jobs.registry import Outcome
 from kamioi.mapping.normalizer import normalize
 
 KIND_SQL: dict[str, KindSql] = {"mappings": MAPPINGS_SQL, "transactions": TRANSACTIONS_SQL}
+SEEN_COLUMNS = "row_key bigint primary key, line_number bigint not null"
 # A deadlock with a concurrent writer of the same merchants rolls the chunk back; it is retried.
 CHUNK_ATTEMPTS = 3
 # Session settings: memory for big set-based statements on temp tables (temp_buffers must precede the
@@ -76,24 +77,57 @@ def run_import(ctx: JobContext, import_job_id: int) -> Outcome:
         path = Path(job.file_path)
         _verify_file(path, job)
         kind = KINDS[job.kind]
-        header, header_end, header_lines = read_header(path, ctx.settings.import_max_field_chars)
+        settings = ctx.settings
+        header, header_end, header_lines = read_header(
+            path, settings.import_max_field_chars, settings.import_max_row_bytes
+        )
         header_map = map_header(kind, header)
         if job.checkpoint_offset == 0:
             job = _start(control, job, ctx, header_end, header_lines, header_map.describe())
-        control.execute(
-            f"create table if not exists {seen_table(job.id)} (row_key bigint primary key, line_number bigint not null)"
-        )
+        # The seen table went with the job's end (failed, cancelled); a retry past committed chunks rebuilds it.
+        rebuild = job.checkpoint_offset > header_end and not _exists(control, seen_table(job.id))
+        if not rebuild:
+            control.execute(f"create table if not exists {seen_table(job.id)} ({SEEN_COLUMNS})")
     writer = ChunkWriter(kind, KIND_SQL[job.kind], list(header_map.positions), seen_table(job.id))
     reader = ChunkReader(
         path,
         kind,
         header_map,
-        chunk_lines=ctx.settings.import_chunk_rows,
-        max_field_chars=ctx.settings.import_max_field_chars,
+        chunk_lines=settings.import_chunk_rows,
+        max_field_chars=settings.import_max_field_chars,
+        max_row_bytes=settings.import_max_row_bytes,
         merchant_key=merchant_key_of,
     )
+    if rebuild and (stopped := _rebuild_seen(ctx, job, reader, writer, header_end, header_lines)) is not None:
+        return stopped
     with _chunk_connection(ctx.db_url) as first, _chunk_connection(ctx.db_url) as second:
         return _run_chunks((first, second), ctx, job, reader, writer)
+
+
+def _exists(conn: psycopg.Connection[Any], table: str) -> bool:
+    row = conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()
+    return bool(row and row[0])
+
+
+def _rebuild_seen(
+    ctx: JobContext, job: ImportJobRow, reader: ChunkReader, writer: ChunkWriter, header_end: int, header_lines: int
+) -> Outcome | None:
+    """Claim the identities of the committed lines again, in one transaction with the table's
+    creation (a crash leaves no half-built table). None when done; an outcome when the job has to
+    stop first."""
+    started = time.monotonic()
+    with _chunk_connection(ctx.db_url) as conn:
+        conn.execute(f"create table {seen_table(job.id)} ({SEEN_COLUMNS})")
+        for chunk in reader.chunks(header_end, header_lines, end=job.checkpoint_offset):
+            writer.replay_claims(conn, chunk)
+            if (outcome := ctx.interruption(f"import {job.id}")) is not None:
+                return outcome
+        conn.commit()
+    ctx.log.info(
+        "import %s: seen table rebuilt from %s committed lines in %.1fs",
+        job.id, job.checkpoint_line, time.monotonic() - started,
+    )  # fmt: skip
+    return None
 
 
 @contextmanager
@@ -180,12 +214,8 @@ def _run_chunks(
                 )  # fmt: skip
                 return Outcome.SUCCEEDED
             # Leaving here abandons the prepared next chunk: closing its connection rolls it back.
-            if ctx.lease_lost:
-                raise LeaseLost(f"import {job.id}: lease lost")
-            if result.cancel_requested or ctx.cancel_requested:
-                return Outcome.CANCELLED
-            if ctx.stop_requested:
-                return Outcome.HANDED_BACK
+            if (outcome := ctx.interruption(f"import {job.id}", cancelled=result.cancel_requested)) is not None:
+                return outcome
             assert upcoming is not None and following is not None
             chunk, current, slot = upcoming, following, 1 - slot
             upcoming = following = None

@@ -1,15 +1,18 @@
 """Stream a CSV file in chunks from a byte offset, turning each chunk into COPY input for staging.
 
-Never holds more than one chunk of lines. Line numbers are physical lines (1 = the header), so a
-record whose quoted field spans lines is numbered by its first line and the next record keeps the
-right number. Per record, Python only does what SQL cannot: split CSV, catch what would break COPY
-(bad UTF-8, NUL bytes, wrong field counts, malformed quotes, fields over the size limit: rejected
-here with their line), and compute the merchant key with the normalizer (LRU-cached: descriptors
-repeat). Types, ranges, enums and duplicates are checked set-based in SQL afterwards.
+Never holds more than one chunk of lines (at most chunk_lines lines and about CHUNK_MAX_BYTES), and
+never more than max_row_bytes of one record: a longer line is skipped unread (jobs.imports.lines).
+Line numbers are physical lines (1 = the header), so a record whose quoted field spans lines is
+numbered by its first line and the next record keeps the right number. Per record, Python only does
+what SQL cannot: split CSV, catch what would break COPY (bad UTF-8, NUL bytes, wrong field counts,
+malformed quotes, records over the size limit: rejected here with their line), and compute the
+merchant key with the normalizer (LRU-cached: descriptors repeat). Types, ranges, enums and
+duplicates are checked set-based in SQL afterwards.
 
 Malformed quoting is contained: the bad record's first line is rejected and parsing resumes on the
-next line, so an unterminated quote costs one line, not the rest of the file (a quoted field may
-run at most max_field_chars, which also bounds memory).
+next line, so an unterminated quote costs one line, not the rest of the file. A record that grows
+past max_row_bytes (a quote that never closes, or a huge quoted field) is cut the same way, so the
+decision never depends on where chunks end.
 """
 
 from __future__ import annotations
@@ -24,10 +27,16 @@ from pathlib import Path
 
 from jobs.errors import PermanentJobError
 from jobs.imports.columns import HeaderMap, ImportKind
+from jobs.imports.lines import LineSource
 
 RAW_LINE_MAX_CHARS = 1000
 MAX_HEADER_LINES = 20
 FIRST_CHUNK_LINES = 5000
+# Bounds a chunk of long rows (chunk_lines of them could otherwise reach gigabytes); files of
+# ordinary rows fill chunk_lines long before.
+CHUNK_MAX_BYTES = 32 << 20
+# What the csv module raises when its input ends inside a record (strict mode).
+CSV_UNFINISHED = "unexpected end of data"
 
 
 @dataclass(frozen=True)
@@ -64,15 +73,17 @@ class Chunk:
     last: bool
 
 
-def read_header(path: Path, max_field_chars: int) -> tuple[list[str], int, int]:
+def read_header(path: Path, max_field_chars: int, max_row_bytes: int) -> tuple[list[str], int, int]:
     """(header fields, byte offset after the header, lines it used)."""
     csv.field_size_limit(max_field_chars)
     with path.open("rb") as handle:
         lines: list[bytes] = []
         while len(lines) < MAX_HEADER_LINES:
-            line = handle.readline()
+            line = handle.readline(max_row_bytes + 1)
             if not line:
                 break
+            if len(line) > max_row_bytes:
+                raise PermanentJobError(f"the header row is longer than {max_row_bytes} bytes")
             lines.append(line)
             try:
                 text = b"".join(lines).decode("utf-8-sig")
@@ -99,6 +110,7 @@ class ChunkReader:
         *,
         chunk_lines: int,
         max_field_chars: int,
+        max_row_bytes: int,
         merchant_key: Callable[[str], str],
     ) -> None:
         self.path = path
@@ -106,34 +118,40 @@ class ChunkReader:
         self.header = header
         self.chunk_lines = chunk_lines
         self.max_field_chars = max_field_chars
+        self.max_row_bytes = max_row_bytes
         self.merchant_key = merchant_key
         self._descriptor_index = header.positions[kind.descriptor_column]
         # Every kind maps at least two columns, so the getter always returns a tuple.
         self._pick = operator.itemgetter(*header.positions.values())
 
-    def chunks(self, offset: int, line: int) -> Iterator[Chunk]:
-        """Chunks from `offset` (a record boundary with `line` lines before it) to the end of the file."""
+    def chunks(self, offset: int, line: int, end: int | None = None) -> Iterator[Chunk]:
+        """Chunks from `offset` (a record boundary with `line` lines before it) to the end of the file,
+        or to `end` (another record boundary)."""
         csv.field_size_limit(self.max_field_chars)
-        with self.path.open("rb") as handle:
+        with self.path.open("rb", buffering=0) as handle:
             handle.seek(offset)
+            source = LineSource(handle, first_line=line + 1, max_line_bytes=self.max_row_bytes, end=end)
             carry: list[bytes] = []
+            oversize: dict[int, int] = {}  # line number -> length, for lines held as their first bytes
             # A small first chunk gets the database busy while the next one is parsed.
             size = min(self.chunk_lines, FIRST_CHUNK_LINES)
             while True:
-                batch = list(itertools.islice(handle, size))
-                at_eof = len(batch) < size
+                batch = source.take(size, CHUNK_MAX_BYTES)
                 size = self.chunk_lines
-                lines = carry + batch if carry else batch
-                chunk, consumed = self._parse(lines, line + 1, at_eof)
+                oversize.update(batch.oversize)
+                lines = carry + batch.lines if carry else batch.lines
+                chunk, consumed = self._parse(lines, line + 1, batch.eof, oversize)
                 carry = lines[consumed:]
                 offset += sum(map(len, lines[:consumed]))
+                for number in [n for n in oversize if n <= line + consumed]:
+                    offset += oversize.pop(number) - len(lines[number - line - 1])  # the bytes skipped
                 line += consumed
                 chunk.end_offset, chunk.end_line = offset, line
                 yield chunk
                 if chunk.last:
                     return
 
-    def _parse(self, lines: list[bytes], first_line: int, at_eof: bool) -> tuple[Chunk, int]:
+    def _parse(self, lines: list[bytes], first_line: int, at_eof: bool, oversize: dict[int, int]) -> tuple[Chunk, int]:
         """Parse complete records; returns the chunk and how many lines it consumed (the rest is an
         unfinished quoted record, carried into the next chunk)."""
         texts, bad = _decode(lines)
@@ -142,13 +160,26 @@ class ChunkReader:
         raw = RawLines(lines, first_line)
         rejections: list[Rejection] = []
         width, pick, key_of, descriptor = self.header.width, self._pick, self.merchant_key, self._descriptor_index
-        rows, pos, consumed = 0, 0, len(lines)
+        cap, too_long = self.max_row_bytes, f"row longer than {self.max_row_bytes} bytes"
+        runs_on = f"{too_long}: a quoted field runs on from this line (a quote left open?)"
+        # Over-long lines end the text handed to the csv module: they were never read whole.
+        stops = sorted(n - first_line for n in oversize)
+        rows, pos, consumed, count = 0, 0, len(lines), len(texts)
 
         def reject(index: int, column: str | None, reason: str) -> None:
             rejections.append(Rejection(first_line + index, column, reason, raw.raw(first_line + index)))
 
-        while pos < len(texts):
-            reader = csv.reader(texts[pos:] if pos else texts, strict=True)
+        def record_bytes(index: int, end: int) -> int:
+            return sum(map(len, lines[index:end]))
+
+        while pos < count:
+            stop = next((i for i in stops if i >= pos), count)
+            if stop == pos:
+                rows += 1
+                reject(pos, None, too_long)
+                pos += 1
+                continue
+            reader = csv.reader(texts[pos:stop] if pos or stop < count else texts, strict=True)
             start = 0
             try:
                 for record in reader:
@@ -158,6 +189,10 @@ class ChunkReader:
                         continue  # blank line
                     rows += 1
                     if span > 1:
+                        if record_bytes(index, index + span) > cap:
+                            reject(index, None, runs_on)  # cut like a bad quote: resume on its next line
+                            pos = index + 1
+                            break
                         raw.spans[first_line + index] = span
                     if bad and not bad.isdisjoint(range(index, index + span)):
                         reject(index, None, "not valid UTF-8 text (or contains a NUL byte)")
@@ -165,14 +200,21 @@ class ChunkReader:
                         reject(index, None, f"expected {width} fields, found {len(record)}")
                     else:
                         write((first_line + index, *pick(record), key_of(record[descriptor])))
-                pos = len(texts)
+                else:
+                    pos = stop
             except csv.Error as err:
-                index = pos + start
-                if pos + reader.line_num >= len(texts) and not at_eof:
-                    consumed = index  # the record continues in the next batch of lines
-                    break
+                index, reached = pos + start, pos + reader.line_num
+                if reached >= stop and stop == count and not at_eof:
+                    if record_bytes(index, count) <= cap:
+                        consumed = index  # the record continues in the next batch of lines
+                        break
+                    reason = runs_on
+                elif reached >= stop and stop < count and str(err) == CSV_UNFINISHED:
+                    reason = runs_on  # into an over-long line
+                else:
+                    reason = runs_on if record_bytes(index, reached) > cap else f"malformed CSV: {err}"
                 rows += 1
-                reject(index, None, f"malformed CSV: {err}")
+                reject(index, None, reason)
                 pos = index + 1
         chunk = Chunk(out.getvalue().encode(), rows, rejections, raw, 0, 0, at_eof and consumed == len(lines))
         return chunk, consumed

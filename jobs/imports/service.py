@@ -1,7 +1,7 @@
-"""The import API shared by the admin API and `kamioi import`: register, cancel, read (sync and async).
+"""The import API shared by the admin API and `kamioi import`: register, cancel, retry, read (sync and async).
 
-Both wrap the SQL functions private.create_import_job / private.cancel_import_job, so the API and
-the CLI take one code path. The file must be readable by the workers at `file_path` (same machine
+They wrap the SQL functions private.create_import_job / cancel_import_job / retry_import_job, so the
+API and the CLI take one code path. The file must be readable by the workers at `file_path` (same machine
 or a shared volume); `kamioi import --inline` runs the job in the CLI's own process instead.
 """
 
@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 
 HASH_BLOCK = 1 << 20
 DUPLICATE_IMPORT_SQLSTATE = "PT409"
+NOT_RETRYABLE_SQLSTATE = "55000"  # object_not_in_prerequisite_state
 
 _COLUMNS = (
     "id, kind, state, queue_job_id, file_path, file_sha256, file_size, total_rows, total_rows_exact,"
@@ -30,6 +31,7 @@ _COLUMNS = (
 )
 _CREATE = f"select {_COLUMNS} from private.create_import_job(%s, %s, %s, %s, %s, %s)"
 _CANCEL = f"select {_COLUMNS} from private.cancel_import_job(%s)"
+_RETRY = f"select {_COLUMNS} from private.retry_import_job(%s, %s)"
 _GET = f"select {_COLUMNS} from public.import_jobs where id = %s"
 
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
@@ -76,6 +78,10 @@ class DuplicateImport(Exception):
     def __init__(self, message: str, existing_job_id: int | None) -> None:
         super().__init__(message)
         self.existing_job_id = existing_job_id
+
+
+class NotRetryable(Exception):
+    """Only a failed or cancelled import can be retried; this one is queued, running or succeeded."""
 
 
 def file_fingerprint(path: Path) -> tuple[str, int]:
@@ -156,6 +162,43 @@ async def acancel_import(conn: psycopg.AsyncConnection[Any], import_job_id: int)
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_CANCEL, (import_job_id,))
         row = await cur.fetchone()
+    assert row is not None
+    return ImportJob(**row)
+
+
+def _refusal(err: psycopg.Error) -> Exception | None:
+    """Why retry_import_job refused, as this module's exceptions (unknown ids stay NoDataFound)."""
+    if err.sqlstate == DUPLICATE_IMPORT_SQLSTATE:
+        return _duplicate(err)
+    if err.sqlstate == NOT_RETRYABLE_SQLSTATE:
+        return NotRetryable(err.diag.message_primary or str(err))
+    return None
+
+
+def retry_import(conn: psycopg.Connection[Any], import_job_id: int, *, force: bool = False) -> ImportJob:
+    """Queue a failed or cancelled import again; it resumes at its checkpoint (committed rows and
+    rejections stay). Raises NotRetryable, DuplicateImport (the file was imported again since,
+    unless force) or psycopg.errors.NoDataFound."""
+    try:
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(_RETRY, (import_job_id, force)).fetchone()
+    except psycopg.Error as err:
+        if (refused := _refusal(err)) is None:
+            raise
+        raise refused from err
+    assert row is not None
+    return ImportJob(**row)
+
+
+async def aretry_import(conn: psycopg.AsyncConnection[Any], import_job_id: int, *, force: bool = False) -> ImportJob:
+    try:
+        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(_RETRY, (import_job_id, force))
+            row = await cur.fetchone()
+    except psycopg.Error as err:
+        if (refused := _refusal(err)) is None:
+            raise
+        raise refused from err
     assert row is not None
     return ImportJob(**row)
 

@@ -1,9 +1,10 @@
 """`kamioi import FILE --kind mappings|transactions`: register a bulk import and follow it to the end.
+`kamioi import retry ID`: queue a failed or cancelled import again (it resumes at its checkpoint) and follow it.
 
 The import runs as a background job (a worker picks it up; see `python -m jobs worker`), or with
 `--inline` in this process. While waiting, a progress bar on stderr shows rows, rows/s and ETA.
-Exit status: 0 succeeded, 1 failed or cancelled, 2 not started (refused duplicate, no worker, bad
-arguments), 130 interrupted.
+Exit status: 0 succeeded, 1 failed or cancelled, 2 not started (refused duplicate, not retryable,
+no worker, bad arguments), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ import psycopg
 from jobs.config import get_jobs_settings
 from jobs.imports.handler import IMPORT_JOB_KIND
 from jobs.imports.report import iter_rejections_csv
-from jobs.imports.service import DuplicateImport, ImportJob, create_import, file_fingerprint, get_import
+from jobs.imports.service import (
+    DuplicateImport,
+    ImportJob,
+    NotRetryable,
+    create_import,
+    file_fingerprint,
+    get_import,
+    retry_import,
+)
 from jobs.inline import InlineRun
 from jobs.queue import live_workers
 from kamioi.db import connect
@@ -30,6 +39,7 @@ from kamioi.settings import get_settings
 POLL_SECONDS = 0.5
 NON_TTY_EVERY_SECONDS = 5.0
 BAR_WIDTH = 28
+RETRY = "retry"  # `kamioi import retry ID`; a file of that name is imported as ./retry
 
 
 def _duration(seconds: float) -> str:
@@ -133,22 +143,23 @@ def _run_inline(db_url: str, job: ImportJob, printer: ProgressPrinter) -> bool:
 
 
 def _import(args: argparse.Namespace) -> int:
+    if args.file == RETRY:
+        return _retry(args)
+    if args.import_id is not None:
+        print(f"kamioi import: unexpected argument {args.import_id} (to retry: `import retry ID`)", file=sys.stderr)
+        return 2
+    if args.kind is None:
+        print("kamioi import: --kind mappings|transactions is required", file=sys.stderr)
+        return 2
     path = Path(args.file).resolve()
     if not path.is_file():
         print(f"kamioi import: no such file: {path}", file=sys.stderr)
         return 2
     db_url = args.db_url or get_settings().db_url
-    settings = get_jobs_settings()
     print(f"hashing {path} ...", file=sys.stderr)
     sha256, size = file_fingerprint(path)
-    printer = ProgressPrinter(sys.stderr)
     with connect(db_url, autocommit=True) as conn:
-        if not args.inline and not args.no_wait and not live_workers(conn, IMPORT_JOB_KIND, 3 * settings.lease_seconds):
-            print(
-                "kamioi import: no worker is running for imports; start one (`python -m jobs worker`)"
-                " or run this import in-process with --inline",
-                file=sys.stderr,
-            )
+        if not _worker_ready(conn, args):
             return 2
         try:
             job = create_import(conn, kind=args.kind, file_path=path, force=args.force, sha256=sha256, size=size)
@@ -156,31 +167,95 @@ def _import(args: argparse.Namespace) -> int:
             print(f"kamioi import: {err} (use --force to import it again)", file=sys.stderr)
             return 2
         print(f"import job {job.id} registered ({args.kind}, {size:,} bytes)", file=sys.stderr)
-        if args.no_wait:
-            print(job.id)
-            return 0
+        return _follow(conn, db_url, job, args)
+
+
+def _retry(args: argparse.Namespace) -> int:
+    """`kamioi import retry ID`: a failed or cancelled import queued again, resuming at its checkpoint."""
+    if args.import_id is None:
+        print(
+            "kamioi import retry: which import? `kamioi import retry ID` (a file named retry: ./retry)", file=sys.stderr
+        )
+        return 2
+    db_url = args.db_url or get_settings().db_url
+    with connect(db_url, autocommit=True) as conn:
+        if not _worker_ready(conn, args):
+            return 2
         try:
-            if args.inline and not _run_inline(db_url, job, printer):
-                printer.done()
-                print(f"interrupted: import job {job.id} is back in the queue; a worker resumes it", file=sys.stderr)
-                return 130
-            job = wait_for(conn, job.id, printer)
-        except KeyboardInterrupt:
+            job = retry_import(conn, args.import_id, force=args.force)
+        except psycopg.errors.NoDataFound:
+            print(f"kamioi import retry: no import job {args.import_id}", file=sys.stderr)
+            return 2
+        except NotRetryable as err:
+            print(f"kamioi import retry: {err}", file=sys.stderr)
+            return 2
+        except DuplicateImport as err:
+            print(f"kamioi import retry: {err} (use --force to retry anyway)", file=sys.stderr)
+            return 2
+        where = f"line {job.checkpoint_line + 1}" if job.checkpoint_line else "the start"
+        print(
+            f"import job {job.id} queued again: resumes at {where} ({job.processed_rows:,} rows done)", file=sys.stderr
+        )
+        return _follow(conn, db_url, job, args)
+
+
+def _worker_ready(conn: psycopg.Connection[Any], args: argparse.Namespace) -> bool:
+    """Someone will run the job: a live import worker, or this process (--inline), or nobody waits."""
+    lease_seconds = get_jobs_settings().lease_seconds
+    if args.inline or args.no_wait or live_workers(conn, IMPORT_JOB_KIND, 3 * lease_seconds):
+        return True
+    print(
+        "kamioi import: no worker is running for imports; start one (`python -m jobs worker`)"
+        " or run this import in-process with --inline",
+        file=sys.stderr,
+    )
+    return False
+
+
+def _follow(conn: psycopg.Connection[Any], db_url: str, job: ImportJob, args: argparse.Namespace) -> int:
+    """Wait for the queued job (or run it, --inline), show progress, then the summary and the report."""
+    if args.no_wait:
+        print(job.id)
+        return 0
+    printer = ProgressPrinter(sys.stderr)
+    try:
+        if args.inline and not _run_inline(db_url, job, printer):
             printer.done()
-            print(f"stopped waiting; import job {job.id} goes on in the background", file=sys.stderr)
+            print(f"interrupted: import job {job.id} is back in the queue; a worker resumes it", file=sys.stderr)
             return 130
-        print(_summary(job), file=sys.stderr)
-        if args.rejections and job.rejected_rows:
-            _write_report(conn, job, Path(args.rejections))
+        job = wait_for(conn, job.id, printer)
+    except KeyboardInterrupt:
+        printer.done()
+        print(f"stopped waiting; import job {job.id} goes on in the background", file=sys.stderr)
+        return 130
+    print(_summary(job), file=sys.stderr)
+    if args.rejections and job.rejected_rows:
+        _write_report(conn, job, Path(args.rejections))
     return 0 if job.state == "succeeded" else 1
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("import", help="bulk-import a CSV of mappings or transactions as a background job")
-    parser.add_argument("file", help="CSV file with a header row (see jobs/imports/README.md)")
-    parser.add_argument("--kind", choices=["mappings", "transactions"], required=True)
+    parser = subparsers.add_parser(
+        "import",
+        help="bulk-import a CSV of mappings or transactions as a background job; retry a failed one",
+        usage="%(prog)s FILE --kind {mappings,transactions} [options]\n"
+        "       %(prog)s retry ID [--force] [--inline] [--no-wait] [--rejections PATH] [--db-url URL]",
+    )
+    parser.add_argument("file", metavar="FILE", help="CSV file with a header row (see jobs/imports/README.md)")
+    parser.add_argument(
+        "import_id",
+        nargs="?",
+        type=int,
+        metavar="ID",
+        help="after `retry`: a failed or cancelled import, queued again to resume at its checkpoint",
+    )
+    parser.add_argument("--kind", choices=["mappings", "transactions"], help="required to import a file")
     parser.add_argument("--db-url", default=None, help="default: DATABASE_URL (env or .env)")
-    parser.add_argument("--force", action="store_true", help="import even if this file was imported before")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="import even if this file was imported before; retry even if it was imported again since",
+    )
     parser.add_argument("--no-wait", action="store_true", help="register the job, print its id and exit")
     parser.add_argument("--inline", action="store_true", help="run the import in this process, not a worker")
     parser.add_argument("--rejections", metavar="PATH", help="write the rejected rows report (CSV) here")

@@ -1,4 +1,5 @@
-"""`kamioi import`: the operator's command, as a real process against the local stack."""
+"""`kamioi import` and `kamioi import retry`: the operator's commands, as real processes against the
+local stack (a real failed import retried: tests/jobs/test_retry.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from jobs.imports.service import cancel_import
 from jobs.queue import live_workers
+from kamioi.settings import Settings
 from tests.jobs.conftest import JOBS_ENV, LEASE_SECONDS, PROJECT_ROOT, USER_ID, Workers, wait_until
-from tests.jobs.support import mappings_csv, transactions_csv
+from tests.jobs.support import mappings_csv, register, run_inline, transactions_csv
 
 pytestmark = pytest.mark.usefixtures("stack_worker_paused")
 
@@ -62,3 +65,27 @@ def test_waits_for_a_worker_and_fails_with_the_jobs_error(
     wrong = kamioi_import(str(mappings_csv(tmp_path / "m.csv", 5)), "--kind", "transactions")
     assert wrong.returncode == 1
     assert "failed" in wrong.stderr and "looks like a mappings file" in wrong.stderr
+
+
+def test_retry_runs_a_cancelled_import_to_the_end(conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    job = register(conn, transactions_csv(tmp_path / "cancelled.csv", 30))
+    cancel_import(conn, job.id)
+    retried = kamioi_import("retry", str(job.id), "--inline")
+    assert retried.returncode == 0, retried.stderr
+    assert f"import job {job.id} queued again: resumes at the start (0 rows done)" in retried.stderr
+    assert "succeeded: 30 rows, 30 inserted" in retried.stderr
+
+
+def test_retry_refuses_what_it_cannot_retry(conn: psycopg.Connection[Any], settings: Settings, tmp_path: Path) -> None:
+    path = transactions_csv(tmp_path / "done.csv", 3)
+    job = register(conn, path)
+    assert run_inline(settings.db_url, job) == "succeeded"
+    done = kamioi_import("retry", str(job.id), "--inline")
+    assert done.returncode == 2
+    assert f"import job {job.id} is succeeded: only a failed or cancelled import can be retried" in done.stderr
+    unknown = kamioi_import("retry", "999999999", "--inline")
+    assert (unknown.returncode, unknown.stderr.strip()) == (2, "kamioi import retry: no import job 999999999")
+    no_id = kamioi_import("retry", "--inline")
+    assert no_id.returncode == 2 and "which import?" in no_id.stderr
+    no_kind = kamioi_import(str(path), "--inline")
+    assert no_kind.returncode == 2 and "--kind mappings|transactions is required" in no_kind.stderr

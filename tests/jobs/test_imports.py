@@ -81,7 +81,7 @@ def test_malformed_rows_are_reported_by_line_and_every_good_row_lands(
         17: (f"{USER_ID},2026-03-01,MISSING COLUMN", None, "expected 5 fields, found 3"),
         18: (f'{USER_ID},2026-03-01,"UNTERMINATED QUOTE,3.00', None, "malformed CSV"),
         19: (f'{USER_ID},2026-03-01,"STRAY"QUOTE,3.00', None, "malformed CSV"),
-        20: (f"{USER_ID},2026-03-01,{'H' * 150_000},3.00", None, "malformed CSV: field larger than field limit"),
+        20: (f"{USER_ID},2026-03-01,{'H' * 150_000},3.00", None, "row longer than 65536 bytes"),
         21: (f"{USER_ID},2026-03-01,{'L' * 600},3.00", "descriptor", "longer than 500"),
         22: ("not-a-user,2026-03-01,NO USER SHOP,3.00", "user_id", "not a UUID"),
         23: ("00000000-0000-4000-a000-0000000000ff,2026-03-01,GHOST SHOP,3.00", "user_id", "unknown user"),
