@@ -28,7 +28,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 from jobs.context import JobContext
-from jobs.errors import LeaseLost, PermanentJobError
+from jobs.errors import PermanentJobError
 from jobs.registry import Outcome, job_handler
 from kamioi.mapping.cache import UpstashMappingCache
 from kamioi.mapping.normalizer import normalize
@@ -127,12 +127,8 @@ async def run_map_merchants(ctx: JobContext) -> Outcome:
             )
             after = ""
             while True:
-                if ctx.lease_lost:
-                    raise LeaseLost
-                if ctx.cancel_requested:
-                    return Outcome.CANCELLED
-                if ctx.stop_requested:
-                    return Outcome.HANDED_BACK
+                if (outcome := ctx.interruption(f"map_merchants {ctx.job.id}")) is not None:
+                    return outcome
                 async with conn.cursor(row_factory=tuple_row) as cur:
                     await cur.execute(
                         NEXT_KEYS, {**params, "after": after, "limit": chunk_keys, "samples": SAMPLES_PER_KEY}

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from jobs.context import JobContext
 
 # Modules whose import registers the project's job kinds.
-HANDLER_MODULES = ("jobs.imports.handler", "jobs.map_merchants", "jobs.bulk_review")
+HANDLER_MODULES = ("jobs.imports.handler", "jobs.map_merchants", "jobs.bulk_review", "jobs.reask_merchants")
 
 
 class Outcome(enum.Enum):

@@ -148,7 +148,8 @@ async def _llm_section(
                 batch_size=settings.llm_batch_size,
             )
             recorder.calls = 0
-            await asyncio.gather(*(provider.suggest(batch) for batch in batches))
+            # Failed batches cost calls too: they are counted, not raised.
+            await asyncio.gather(*(provider.suggest(batch) for batch in batches), return_exceptions=True)
             return score(rows, predictions), recorder.calls
 
 

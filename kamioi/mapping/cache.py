@@ -2,8 +2,11 @@
 
 The database stays the source of truth (a key with any mapping there is never sent to an LLM again);
 the cache only saves the lookups for keys seen over and over. Entries expire, and whoever changes a
-mapping (an admin review) calls `invalidate` so the next lookup reads the database. Any cache failure
-counts as a miss: mapping never depends on the cache being up.
+mapping (an admin review, one by one or in bulk) calls `invalidate` once its change has committed,
+so the next lookup reads the database. Any cache failure counts as a miss (a lost invalidation as an
+entry that lives out its TTL): mapping never depends on the cache being up. After a failure the cache
+is skipped for BREAKER_OPEN_S, so a dead Upstash costs a long job one timeout a second, not one per
+call.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,6 +27,7 @@ from kamioi.settings import Settings
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "kamioi:mapping:v1:"
+BREAKER_OPEN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class UpstashMappingCache:
         self._ttl_s = ttl_s
         self._pending_ttl_s = pending_ttl_s
         self._op_timeout_s = op_timeout_s
+        self._open_until = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UpstashMappingCache | None:
@@ -85,10 +91,8 @@ class UpstashMappingCache:
     async def get_many(self, keys: Sequence[str]) -> dict[str, StoredMapping]:
         if not keys:
             return {}
-        try:
-            values = await asyncio.wait_for(self._redis.mget(*(KEY_PREFIX + key for key in keys)), self._op_timeout_s)
-        except Exception as exc:
-            log.warning("mapping cache read failed, reading the database instead: %s", exc)
+        values = await self._guarded(lambda: self._redis.mget(*(KEY_PREFIX + key for key in keys)), "read")
+        if not isinstance(values, list):
             return {}
         found: dict[str, StoredMapping] = {}
         for key, value in zip(keys, values, strict=True):
@@ -106,18 +110,24 @@ class UpstashMappingCache:
         for key, mapping in mappings.items():
             ttl = self._ttl_s if mapping.status == "approved" else self._pending_ttl_s
             pipeline.set(KEY_PREFIX + key, mapping.to_json(), ex=ttl)
-        await self._guarded(pipeline.exec(), "write")
+        await self._guarded(pipeline.exec, "write")
 
     async def invalidate(self, keys: Iterable[str]) -> None:
+        """Drop the keys' entries in one round trip (a multi-key DEL)."""
         names = [KEY_PREFIX + key for key in keys]
         if names:
-            await self._guarded(self._redis.delete(*names), "invalidate")
+            await self._guarded(lambda: self._redis.delete(*names), "invalidate")
 
-    async def _guarded(self, operation: Any, what: str) -> None:
+    async def _guarded(self, operation: Callable[[], Awaitable[Any]], what: str) -> Any:
+        """The operation's result, or None when it failed or the breaker is open."""
+        if time.monotonic() < self._open_until:
+            return None
         try:
-            await asyncio.wait_for(operation, self._op_timeout_s)
+            return await asyncio.wait_for(operation(), self._op_timeout_s)
         except Exception as exc:
-            log.warning("mapping cache %s failed (entries expire on their own): %s", what, exc)
+            self._open_until = time.monotonic() + BREAKER_OPEN_S
+            log.warning("mapping cache %s failed; the database answers, entries expire on their own: %s", what, exc)
+            return None
 
 
 async def invalidate_mapping_cache(settings: Settings, keys: Iterable[str]) -> None:

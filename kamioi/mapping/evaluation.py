@@ -175,9 +175,15 @@ async def provider_predictions(
 async def ask_in_batches(
     provider: Provider, queries: Sequence[MerchantQuery], batch_size: int
 ) -> dict[str, MerchantSuggestion]:
+    """A batch the provider could not answer scores as unanswered, as it would stay in production."""
     batches = [queries[start : start + batch_size] for start in range(0, len(queries), batch_size)]
-    results = await asyncio.gather(*(provider.suggest(batch) for batch in batches))
-    return {suggestion.merchant_key: suggestion for result in results for suggestion in result}
+    results = await asyncio.gather(*(provider.suggest(batch) for batch in batches), return_exceptions=True)
+    return {
+        suggestion.merchant_key: suggestion
+        for result in results
+        if not isinstance(result, BaseException)
+        for suggestion in result
+    }
 
 
 @dataclass(frozen=True)

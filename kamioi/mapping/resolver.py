@@ -3,7 +3,8 @@
 For every distinct normalized merchant key (descriptors are deduplicated by key before anything runs):
 
 1. approved  the mapping in force for the key (public.merchants.mapping_id). A key with any mapping
-             at all, even a pending or rejected one, stops here: it is never sent to a provider twice.
+             at all, even a pending or rejected one, stops here: the resolver never sends a key to a
+             provider twice (only kamioi.mapping.reask asks again, and only after a failed call).
              Upstash caches these answers (kamioi.mapping.cache); the database decides.
 2. catalog   the merchant catalog, by key or alias.
 3. similarity  the closest approved merchant or catalog entry by pg_trgm similarity, at or above the
@@ -17,9 +18,13 @@ stay pending unless `ApprovalPolicy.min_confidence` is set, and even then only w
 known-tickers list. An unverified ticker never reaches approved.
 
 With save=True the keys that reach the provider are first claimed in one short transaction (a
-pending 'review' row each, under row locks on their registry rows), so concurrent resolvers and a
-crash mid-call can never send a key twice; the answers then update those rows. With save=False
-nothing is written (the provider's calls still go to the LLM ledger: the money is spent either way).
+pending 'review' row each, provider_state 'asking', attempt 1, under row locks on their registry
+rows), so concurrent resolvers can never send a key twice; the answers then update those rows,
+fenced by the attempt number. A batch the provider could not answer at all (it raised) is recorded
+as failed: the placeholder stays pending, never approved, and kamioi.mapping.reask asks again
+after a backoff, up to RetryPolicy.max_attempts sends; a claim whose asker crashed is due again
+when its lease ends. With save=False nothing is written (the provider's calls still go to the LLM
+ledger: the money is spent either way).
 
 The connection passed in must be idle (not inside a transaction): the resolver commits its own
 short transactions and holds none open while a provider answers.
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -69,12 +74,35 @@ class ApprovalPolicy:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """Keys the provider failed on: asked again after min(max_s, base_s * 2^(attempt-1)) (+-20%), at
+    most max_attempts sends in all. lease_s must outlast the provider's answer to a whole claim (every
+    batch, with its retries): a claim not settled by then is taken to be lost (a crashed asker) and is
+    asked again."""
+
+    max_attempts: int = 6
+    base_s: float = 60.0
+    max_s: float = 3600.0
+    lease_s: float = 900.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            max_attempts=settings.mapping_retry_max_attempts,
+            base_s=settings.mapping_retry_base_s,
+            max_s=settings.mapping_retry_max_s,
+            lease_s=settings.mapping_retry_lease_s,
+        )
+
+
+@dataclass(frozen=True)
 class ResolverOptions:
     policy: ApprovalPolicy = ApprovalPolicy()
     similarity_threshold: float = SIMILARITY_THRESHOLD
     batch_size: int = 50
     # Tickers an answer may name; the database catalog's tickers are always added to these.
     known_tickers: frozenset[str] = field(default_factory=known_tickers)
+    retry: RetryPolicy = RetryPolicy()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ResolverOptions:
@@ -82,6 +110,7 @@ class ResolverOptions:
             policy=ApprovalPolicy(settings.auto_approve_min_confidence),
             similarity_threshold=settings.mapping_similarity_threshold,
             batch_size=settings.llm_batch_size,
+            retry=RetryPolicy.from_settings(settings),
         )
 
 
@@ -106,6 +135,20 @@ class Resolution:
     descriptor: str
     processor: str | None
     merchant: MerchantResolution
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A key claimed for the provider: its placeholder row and the attempt number that fences it."""
+
+    query: MerchantQuery
+    mapping_id: int
+    created_at: datetime
+    attempt: int
+
+    @property
+    def row(self) -> tuple[int, datetime]:
+        return self.mapping_id, self.created_at
 
 
 @dataclass(frozen=True)
@@ -199,7 +242,7 @@ async def resolve_merchants(
             conn, [by_key[key] for key in missing], provider, opts
         )
         resolved.update(found)
-        fresh.update({key: _to_stored(res) for key, res in found.items() if res.mapping_id is not None})
+        fresh.update({key: to_stored(res) for key, res in found.items() if res.mapping_id is not None})
     if cache is not None and fresh:
         await cache.put_many(fresh)
     return resolved
@@ -212,7 +255,7 @@ async def _resolve_dry(
         trusted = opts.known_tickers | await _catalog_tickers(conn)
         proposals = await _cheap_tiers(conn, queries, opts, trusted)
     rest = [query for query in queries if query.merchant_key not in proposals]
-    answers = await _ask_provider(provider, rest, opts.batch_size)
+    answers, _ = await _ask_provider(provider, rest, opts.batch_size)
     for query in rest:
         proposals[query.merchant_key] = _provider_proposal(
             query, answers.get(query.merchant_key), provider, opts, trusted
@@ -232,30 +275,63 @@ async def _claim_and_resolve(
             {key: _from_stored(query, stored[key]) for query in queries if (key := query.merchant_key) in stored}
         )
         queries = [query for query in queries if query.merchant_key not in stored]
-        trusted = opts.known_tickers | await _catalog_tickers(conn)
+        trusted = await trusted_tickers(conn, opts)
         proposals = await _cheap_tiers(conn, queries, opts, trusted)
-        claims = [query for query in queries if query.merchant_key not in proposals]
-        placeholders = [_placeholder(query, provider) for query in claims]
-        rows = await _insert_mappings(conn, [*proposals.values(), *placeholders])
+        asked = [query for query in queries if query.merchant_key not in proposals]
+        placeholders = [_placeholder(query, provider) for query in asked]
+        rows = await _insert_mappings(
+            conn, [*proposals.values(), *placeholders], asking={query.merchant_key for query in asked}, opts=opts
+        )
         await _put_in_force(conn, {key: rows[key] for key, proposal in proposals.items() if proposal.approved})
     resolved.update({key: proposal.resolution(*rows[key]) for key, proposal in proposals.items()})
-    if not claims:
-        return resolved
+    claims = [Claim(query, *rows[query.merchant_key], attempt=1) for query in asked]
+    resolved.update((await settle_claims(conn, claims, provider, opts, trusted)).resolutions)
+    return resolved
 
-    answers = await _ask_provider(provider, claims, opts.batch_size)
+
+async def trusted_tickers(conn: AsyncConnection[Any], opts: ResolverOptions) -> frozenset[str]:
+    """Tickers an answer may be approved with: the options' list and the database catalog's."""
+    return opts.known_tickers | await _catalog_tickers(conn)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    resolutions: dict[str, MerchantResolution]
+    failed: frozenset[str]  # keys of batches the provider could not answer
+
+
+async def settle_claims(
+    conn: AsyncConnection[Any],
+    claims: Sequence[Claim],
+    provider: Provider,
+    opts: ResolverOptions,
+    trusted: frozenset[str],
+) -> Settlement:
+    """Ask the provider about claimed keys and write what happened over their placeholders.
+
+    Answers (or "no answer" from a batch that was answered) settle the claim under the approval
+    policy; keys of batches that failed are scheduled again (or given up at the cap). Each write is
+    fenced by the claim's attempt, so a claim an admin reviewed, or that a later asker took over
+    after the lease ran out, keeps what happened there.
+    """
+    if not claims:
+        return Settlement({}, frozenset())
+    by_key = {claim.query.merchant_key: claim for claim in claims}
+    answers, failures = await _ask_provider(provider, [claim.query for claim in claims], opts.batch_size)
     settled = {
-        query.merchant_key: _provider_proposal(query, answers.get(query.merchant_key), provider, opts, trusted)
-        for query in claims
+        key: _provider_proposal(claim.query, answers.get(key), provider, opts, trusted)
+        for key, claim in by_key.items()
+        if key not in failures
     }
     async with conn.transaction():
-        updated = await _settle_placeholders(conn, settled, rows)
-        await _put_in_force(conn, {key: rows[key] for key in updated if settled[key].approved})
-        # A claim an admin reviewed while the provider was answering keeps the admin's decision.
-        overtaken = [key for key in settled if key not in updated]
-        stored = await _stored_mappings(conn, overtaken)
-    resolved.update({key: settled[key].resolution(*rows[key]) for key in updated})
-    resolved.update({key: _from_stored(_query_of(claims, key), stored[key]) for key in overtaken if key in stored})
-    return resolved
+        updated = await _settle_placeholders(conn, settled, by_key)
+        await _put_in_force(conn, {key: by_key[key].row for key in updated if settled[key].approved})
+        await _record_failures(conn, {key: by_key[key] for key in failures}, failures, provider, opts.retry)
+        # Failed keys read back as their placeholder; overtaken ones as whatever overtook them.
+        stored = await _stored_mappings(conn, [key for key in by_key if key not in updated])
+    resolved = {key: settled[key].resolution(*by_key[key].row) for key in updated}
+    resolved.update({key: _from_stored(by_key[key].query, mapping) for key, mapping in stored.items()})
+    return Settlement(resolved, frozenset(failures))
 
 
 STORED_MAPPINGS = """
@@ -366,22 +442,25 @@ async def _cheap_tiers(
 
 async def _ask_provider(
     provider: Provider, queries: Sequence[MerchantQuery], batch_size: int
-) -> dict[str, MerchantSuggestion]:
-    """Every batch concurrently (the provider caps requests in flight); a failing batch is no answer."""
+) -> tuple[dict[str, MerchantSuggestion], dict[str, str]]:
+    """Every batch concurrently (the provider caps requests in flight). Returns the answers, and for
+    each key of a batch that failed (raised) the error, so the key can be asked again later."""
     batches = [queries[start : start + batch_size] for start in range(0, len(queries), batch_size)]
     results = await asyncio.gather(*(provider.suggest(batch) for batch in batches), return_exceptions=True)
     wanted = {query.merchant_key for query in queries}
     answers: dict[str, MerchantSuggestion] = {}
+    failures: dict[str, str] = {}
     for batch, result in zip(batches, results, strict=True):
         if isinstance(result, BaseException):
             if not isinstance(result, Exception):
                 raise result
             log.error("%s failed on a batch of %d merchants: %r", provider.name, len(batch), result)
+            failures.update({query.merchant_key: f"{type(result).__name__}: {result}" for query in batch})
             continue
         for suggestion in result:
             if suggestion.merchant_key in wanted:
                 answers.setdefault(suggestion.merchant_key, suggestion)
-    return answers
+    return answers, failures
 
 
 def _provider_proposal(
@@ -446,23 +525,27 @@ async def _lock_registry(conn: AsyncConnection[Any], queries: Sequence[MerchantQ
     )
 
 
+# A placeholder is claimed as attempt 1 under a lease: if its asker dies, it is due when the lease ends.
 INSERT_MAPPINGS = """
 insert into public.llm_mappings
   (merchant_name, merchant_key, company_name, ticker, category, confidence, status, admin_approved,
-   source, tier, model, prompt_version, reason)
+   source, tier, model, prompt_version, reason, provider_state, provider_attempts, next_attempt_at)
 select u.merchant_name, u.merchant_key, u.company_name, u.ticker, u.category, u.confidence, u.status, false,
-       u.source, u.tier, u.model, u.prompt_version, u.reason
+       u.source, u.tier, u.model, u.prompt_version, u.reason,
+       case when u.asking then 'asking' end, case when u.asking then 1 else 0 end,
+       case when u.asking then clock_timestamp() + make_interval(secs => %s) end
 from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[],
-            %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+            %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::boolean[])
   as u(merchant_name, merchant_key, company_name, ticker, category, confidence, status,
-       source, tier, model, prompt_version, reason)
+       source, tier, model, prompt_version, reason, asking)
 returning merchant_key, id, created_at
 """
 
 
 async def _insert_mappings(
-    conn: AsyncConnection[Any], proposals: Sequence[_Proposal]
+    conn: AsyncConnection[Any], proposals: Sequence[_Proposal], *, asking: set[str], opts: ResolverOptions
 ) -> dict[str, tuple[int, datetime]]:
+    """Write proposals; those whose key is in `asking` are placeholders claimed for the provider."""
     if not proposals:
         return {}
     columns = _columns(
@@ -480,35 +563,41 @@ async def _insert_mappings(
             p.model,
             p.prompt_version,
             p.reason,
+            p.merchant_key in asking,
         ),
     )
     async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(INSERT_MAPPINGS, columns)
+        await cur.execute(INSERT_MAPPINGS, (opts.retry.lease_s, *columns))
         return {key: (mapping_id, created_at) for key, mapping_id, created_at in await cur.fetchall()}
 
 
 SETTLE_PLACEHOLDERS = """
 update public.llm_mappings as m
 set company_name = u.company_name, ticker = u.ticker, category = u.category, confidence = u.confidence,
-    status = u.status, tier = u.tier, reason = u.reason
-from unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[],
-            %s::text[], %s::text[])
-  as u(id, created_at, company_name, ticker, category, confidence, status, tier, reason)
+    status = u.status, tier = u.tier, reason = u.reason,
+    provider_state = 'answered', provider_error = null, next_attempt_at = null
+from unnest(%s::bigint[], %s::timestamptz[], %s::integer[], %s::text[], %s::text[], %s::text[], %s::numeric[],
+            %s::text[], %s::text[], %s::text[])
+  as u(id, created_at, attempt, company_name, ticker, category, confidence, status, tier, reason)
 where m.id = u.id and m.created_at = u.created_at and m.status = 'pending' and m.reviewed_at is null
+  and m.provider_state = 'asking' and m.provider_attempts = u.attempt
 returning m.merchant_key
 """
 
 
 async def _settle_placeholders(
-    conn: AsyncConnection[Any], settled: dict[str, _Proposal], rows: dict[str, tuple[int, datetime]]
+    conn: AsyncConnection[Any], settled: dict[str, _Proposal], claims: dict[str, Claim]
 ) -> set[str]:
-    """Write the provider's answers over the claims; returns the keys whose claim was still open."""
+    """Write the provider's answers over the claims; returns the keys whose claim was still ours."""
+    if not settled:
+        return set()
     proposals = list(settled.values())
     columns = _columns(
         proposals,
         lambda p: (
-            rows[p.merchant_key][0],
-            rows[p.merchant_key][1],
+            claims[p.merchant_key].mapping_id,
+            claims[p.merchant_key].created_at,
+            claims[p.merchant_key].attempt,
             p.company,
             p.ticker,
             p.category,
@@ -524,15 +613,39 @@ async def _settle_placeholders(
 
 
 async def _put_in_force(conn: AsyncConnection[Any], approved: dict[str, tuple[int, datetime]]) -> None:
-    """Point the registry at newly approved mappings (its trigger links pending transactions)."""
+    """Point the registry at newly approved mappings (its trigger links pending transactions). A
+    mapping put in force meanwhile by someone else (an admin, an import) stays in force."""
     if not approved:
         return
     keys = sorted(approved)
     await conn.execute(
         "update public.merchants as mr set mapping_id = u.id, mapping_created_at = u.created_at"
         " from unnest(%s::text[], %s::bigint[], %s::timestamptz[]) as u(key, id, created_at)"
-        " where mr.merchant_key = u.key",
+        " where mr.merchant_key = u.key and mr.mapping_id is null",
         (keys, [approved[key][0] for key in keys], [approved[key][1] for key in keys]),
+    )
+
+
+async def _record_failures(
+    conn: AsyncConnection[Any], claims: dict[str, Claim], errors: dict[str, str], provider: Provider, retry: RetryPolicy
+) -> None:
+    """Schedule failed claims again with backoff, or give them up at the cap (fenced like answers)."""
+    if not claims:
+        return
+    keys = sorted(claims)
+    await conn.execute(
+        "select count(*) from private.record_provider_failures("
+        "%s::bigint[], %s::timestamptz[], %s::integer[], %s::text[], %s, %s, %s, %s)",
+        (
+            [claims[key].mapping_id for key in keys],
+            [claims[key].created_at for key in keys],
+            [claims[key].attempt for key in keys],
+            [errors[key] for key in keys],
+            provider.name,
+            retry.max_attempts,
+            retry.base_s,
+            retry.max_s,
+        ),
     )
 
 
@@ -573,7 +686,8 @@ def _from_stored(query: MerchantQuery, stored: StoredMapping) -> MerchantResolut
     )
 
 
-def _to_stored(res: MerchantResolution) -> StoredMapping:
+def to_stored(res: MerchantResolution) -> StoredMapping:
+    """The cache's form of a saved resolution."""
     assert res.mapping_id is not None and res.mapping_created_at is not None
     return StoredMapping(
         mapping_id=res.mapping_id,
@@ -597,10 +711,6 @@ _TIERS: dict[str | None, Tier] = {
 
 def _tier(value: str | None) -> Tier:
     return _TIERS.get(value, "review")
-
-
-def _query_of(queries: Iterable[MerchantQuery], key: str) -> MerchantQuery:
-    return next(query for query in queries if query.merchant_key == key)
 
 
 def _unresolvable(key: str, display_name: str) -> MerchantResolution:

@@ -165,6 +165,7 @@ async def test_bad_payload_fails_permanently(settings: Settings) -> None:
         await asyncio.to_thread(map_merchants, job_context(settings, {"import_job_id": "seven"}))
 
 
+@pytest.mark.usefixtures("stack_worker_paused")  # the stack's own worker would claim the job first
 async def test_job_runs_through_the_queue(settings: Settings, db_slice: DbSlice, imported: int) -> None:
     import psycopg
 

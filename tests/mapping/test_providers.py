@@ -24,7 +24,7 @@ from kamioi.mapping.fake_llm_server import (
     serve_in_thread,
 )
 from kamioi.mapping.prompt import MAX_SAMPLE_CHARS, MAX_SAMPLES, SYSTEM_PROMPT, build_messages, extract_batch
-from kamioi.mapping.providers.base import CallRecord, MerchantQuery, MerchantSuggestion
+from kamioi.mapping.providers.base import CallRecord, MerchantQuery, MerchantSuggestion, ProviderUnavailable
 from kamioi.mapping.providers.openai_compatible import OpenAICompatibleProvider, _retry_after_s, backoff_s
 
 MakeProvider = Callable[..., OpenAICompatibleProvider]
@@ -164,15 +164,15 @@ async def test_without_known_tickers_nothing_is_verified(fake_llm: FakeLLMContro
     assert not any(suggestion.ticker_verified for suggestion in results)
 
 
-async def test_malformed_json_is_retried_once_then_dropped(
+async def test_malformed_json_is_retried_once_then_reported_unavailable(
     fake_llm: FakeLLMControl, make_provider: MakeProvider, recorder: ListRecorder
 ) -> None:
     await fake_llm.set_mode("malformed_json")
 
-    results = await make_provider().suggest(QUERIES)
+    with pytest.raises(ProviderUnavailable, match="invalid_output after 2 attempt"):
+        await make_provider().suggest(QUERIES)
 
-    assert results == []
-    await assert_sound(results, QUERIES, recorder, fake_llm)
+    await assert_sound([], QUERIES, recorder, fake_llm)
     assert outcomes(recorder) == ["invalid_output", "invalid_output"]
     # The tokens were spent all the same, so the ledger charges for them.
     assert all(rec.prompt_tokens > 0 and rec.cost_usd > 0 for rec in recorder.records)
@@ -222,10 +222,10 @@ async def test_rate_limit_gives_up_after_max_attempts(
 ) -> None:
     await fake_llm.set_mode("rate_limit_then_ok", fail_first=100)
 
-    results = await make_provider(max_attempts=3).suggest(QUERIES)
+    with pytest.raises(ProviderUnavailable, match="rate_limited after 3 attempt"):
+        await make_provider(max_attempts=3).suggest(QUERIES)
 
-    assert results == []
-    await assert_sound(results, QUERIES, recorder, fake_llm)
+    await assert_sound([], QUERIES, recorder, fake_llm)
     assert outcomes(recorder) == ["rate_limited"] * 3
 
 
@@ -234,10 +234,10 @@ async def test_server_error_retries_every_allowed_attempt(
 ) -> None:
     await fake_llm.set_mode("server_error")
 
-    results = await make_provider(max_attempts=4).suggest(QUERIES)
+    with pytest.raises(ProviderUnavailable, match="HTTP 500"):
+        await make_provider(max_attempts=4).suggest(QUERIES)
 
-    assert results == []
-    await assert_sound(results, QUERIES, recorder, fake_llm)
+    await assert_sound([], QUERIES, recorder, fake_llm)
     assert outcomes(recorder) == ["http_error"] * 4
     assert all((rec.error or "").startswith("HTTP 500") for rec in recorder.records)
 
@@ -259,10 +259,10 @@ async def test_client_error_is_not_retried(
 ) -> None:
     await fake_llm.set_mode("bad_request")
 
-    results = await make_provider().suggest(QUERIES)
+    with pytest.raises(ProviderUnavailable, match="HTTP 400"):
+        await make_provider().suggest(QUERIES)
 
-    assert results == []
-    await assert_sound(results, QUERIES, recorder, fake_llm)
+    await assert_sound([], QUERIES, recorder, fake_llm)
     assert outcomes(recorder) == ["http_error"]
 
 
@@ -271,10 +271,10 @@ async def test_slow_server_times_out_and_retries(
 ) -> None:
     await fake_llm.set_mode("slow", slow_s=2.0)
 
-    results = await make_provider(timeout_s=0.2, max_attempts=2).suggest(QUERIES)
+    with pytest.raises(ProviderUnavailable, match="timeout after 2 attempt"):
+        await make_provider(timeout_s=0.2, max_attempts=2).suggest(QUERIES)
 
-    assert results == []
-    await assert_sound(results, QUERIES, recorder, fake_llm)
+    await assert_sound([], QUERIES, recorder, fake_llm)
     assert outcomes(recorder) == ["timeout", "timeout"]
     assert all(rec.latency_ms >= 200 for rec in recorder.records)
 
@@ -332,9 +332,9 @@ async def test_connection_refused_is_retried_as_http_error(recorder: ListRecorde
         recorder=recorder,
     )
     async with provider:
-        results = await provider.suggest(QUERIES)
+        with pytest.raises(ProviderUnavailable, match="ConnectError"):
+            await provider.suggest(QUERIES)
 
-    assert results == []
     assert outcomes(recorder) == ["http_error"] * 3
     assert all((rec.error or "").startswith("ConnectError") for rec in recorder.records)
 

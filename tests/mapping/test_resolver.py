@@ -211,7 +211,7 @@ async def test_unverified_or_unsure_answers_are_never_approved(
     assert await db_slice.mappings() == [(key, "llm", "pending", ticker)]
 
 
-async def test_a_failing_provider_leaves_keys_for_review_and_does_not_retry_them(
+async def test_a_failing_provider_leaves_keys_pending_and_scheduled_not_asked_again_by_the_resolver(
     aconn: AsyncConnection[Any], db_slice: DbSlice
 ) -> None:
     provider = ScriptedProvider(fail=True)
@@ -221,11 +221,31 @@ async def test_a_failing_provider_leaves_keys_for_review_and_does_not_retry_them
     await resolve_descriptors(aconn, descriptors, provider=provider, save=True, options=OPTIONS)
 
     assert (res.merchant.tier, res.merchant.status) == ("review", "pending")
-    assert len(provider.batches) == 1
-    [(reason,)] = await db_slice.rows(
-        "select reason from public.llm_mappings where merchant_key = %s", db_slice.key("broken bistro")
+    assert len(provider.batches) == 1  # re-asking is the reask job's, after a backoff
+    [(state, attempts, error, due_in_s, reason)] = await db_slice.rows(
+        "select provider_state, provider_attempts, provider_error,"
+        " extract(epoch from next_attempt_at - now()), reason"
+        " from public.llm_mappings where merchant_key = %s",
+        db_slice.key("broken bistro"),
     )
-    assert "no answer" in reason
+    assert (state, attempts, error) == ("failed", 1, "RuntimeError: provider exploded")
+    assert 0.8 * OPTIONS.retry.base_s - 1 <= due_in_s <= 1.2 * OPTIONS.retry.base_s
+    assert reason == "scripted failed (attempt 1 of 6); will be asked again"
+
+
+async def test_a_provider_answering_without_a_merchant_is_an_answer_not_a_failure(
+    aconn: AsyncConnection[Any], db_slice: DbSlice
+) -> None:
+    [res] = await resolve_descriptors(
+        aconn, [db_slice.descriptor("silent shop")], provider=ScriptedProvider(), save=True, options=OPTIONS
+    )
+
+    assert (res.merchant.tier, res.merchant.status) == ("review", "pending")
+    [(state, scheduled, reason)] = await db_slice.rows(
+        "select provider_state, next_attempt_at is not null, reason from public.llm_mappings where merchant_key = %s",
+        db_slice.key("silent shop"),
+    )
+    assert (state, scheduled, reason) == ("answered", False, "scripted had no answer; left for review")
 
 
 async def test_descriptors_naming_no_merchant_are_never_asked_about_or_saved(aconn: AsyncConnection[Any]) -> None:

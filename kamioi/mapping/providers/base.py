@@ -61,13 +61,20 @@ class MerchantSuggestion(BaseModel):
     ticker_verified: bool = False
 
 
+class ProviderUnavailable(Exception):
+    """The provider could not answer a batch at all (errors, timeouts, rate limits, unusable replies
+    after its retries): the batch's merchants are worth asking again later."""
+
+
 class Provider(Protocol):
     name: str
     model: str
     prompt_version: str
 
     async def suggest(self, batch: Sequence[MerchantQuery]) -> list[MerchantSuggestion]:
-        """At most one suggestion per query; queries the provider could not answer are absent."""
+        """At most one suggestion per query; queries the provider answered without are absent.
+
+        Raises (ProviderUnavailable, or any error) when the batch got no answer at all."""
         ...
 
 

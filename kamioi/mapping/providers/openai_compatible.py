@@ -1,15 +1,15 @@
 """Merchant mapping through any OpenAI-compatible chat completions endpoint.
 
 Works with OpenAI, Groq, Together, vLLM and Ollama's /v1. Every HTTP attempt is written to the
-ledger through the caller's CallRecorder; failures never raise, the affected merchants are simply
-absent from the result so the caller can try them again later.
+ledger through the caller's CallRecorder. A batch the server never answered usably (after the
+retries) raises ProviderUnavailable, so the caller can tell "the LLM is down" from "the LLM had no
+answer for this merchant" and ask again later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
 import time
 from collections.abc import Sequence
@@ -28,9 +28,8 @@ from kamioi.mapping.providers.base import (
     CallRecorder,
     MerchantQuery,
     MerchantSuggestion,
+    ProviderUnavailable,
 )
-
-log = logging.getLogger(__name__)
 
 # An unparseable reply is often a one-off sampling accident; twice in a row means the batch itself
 # is the problem (too long, confusing), so retrying more only burns tokens.
@@ -139,8 +138,7 @@ class OpenAICompatibleProvider:
                         max_s=self._backoff_max_s,
                     )
                 )
-        log.warning("%s gave up on a batch of %d merchants: %s", self.name, len(batch), attempt.error)
-        return []
+        raise ProviderUnavailable(f"{attempt.outcome} after {attempt_no} attempt(s): {attempt.error}")
 
     async def _attempt(self, body: dict[str, Any], requested: set[str]) -> _Attempt:
         async with self._slots:
