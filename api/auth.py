@@ -141,17 +141,32 @@ class TokenVerifier:
             return self._secret_key(apikey)
         raise unauthorized("missing bearer token")
 
+    def remembered(self, bearer: str | None, apikey: str | None) -> Principal | None:
+        """The caller when that takes no verification work: the secret key, or a user's token verified
+        within VERIFIED_TTL_S and not expired. None: only authenticate() can decide."""
+        if bearer and not bearer.startswith(SECRET_KEY_PREFIX):
+            remembered = self._verified.get(bearer)
+            if remembered is None or time.time() >= remembered[0]:
+                return None
+            return _signed_in_user(remembered[1])
+        presented = bearer or apikey
+        if presented and presented.startswith(SECRET_KEY_PREFIX) and self._is_secret_key(presented):
+            return SERVICE
+        return None
+
+    def _is_secret_key(self, presented: str) -> bool:
+        return bool(self._secret_api_key) and hmac.compare_digest(presented.encode(), self._secret_api_key.encode())
+
     def _secret_key(self, presented: str) -> Principal:
-        if self._secret_api_key and hmac.compare_digest(presented.encode(), self._secret_api_key.encode()):
+        if self._is_secret_key(presented):
             return SERVICE
         raise unauthorized("invalid secret API key")
 
     async def _user(self, token: str) -> Principal:
-        claims = await self._verified_claims(token)
-        subject, role = claims.get("sub"), claims.get("role")
-        if not isinstance(subject, str) or role != "authenticated":
+        principal = _signed_in_user(await self._verified_claims(token))
+        if principal is None:
             raise unauthorized("the token is not a signed-in user's access token")
-        return Principal(subject=subject, role=role, is_admin=claims.get("user_role") == "admin", claims=claims)
+        return principal
 
     async def _verified_claims(self, token: str) -> dict[str, Any]:
         now = time.time()
@@ -206,3 +221,11 @@ class TokenVerifier:
         except jwt.PyJWTError as error:
             raise unauthorized("invalid token") from error
         return claims
+
+
+def _signed_in_user(claims: dict[str, Any]) -> Principal | None:
+    """The principal of a verified user access token; None for other tokens (anon, service_role)."""
+    subject, role = claims.get("sub"), claims.get("role")
+    if not isinstance(subject, str) or role != "authenticated":
+        return None
+    return Principal(subject=subject, role=role, is_admin=claims.get("user_role") == "admin", claims=claims)

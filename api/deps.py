@@ -62,6 +62,7 @@ def rate_limited(name: LimitName) -> Callable[[Resources, Principal], Awaitable[
 
 ReadLimit = Depends(rate_limited("reads"))
 WriteLimit = Depends(rate_limited("writes"))
+ReviewLimit = Depends(rate_limited("reviews"))  # the writes budget, but open while Upstash is away
 UploadLimit = Depends(rate_limited("uploads"))
 
 # Errors every admin route can answer with (422 is added by FastAPI where there is input).

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp
 
 from api.db import install_db_error_handlers
 from api.jsonlog import configure_logging
@@ -15,6 +17,7 @@ from api.metrics import Metrics
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware, TimeoutMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
+from api.replay import ReplayMiddleware
 from api.resources import open_resources
 from api.routes import analytics, health, imports, jobs, mappings, metrics, stats
 from kamioi.settings import Settings, get_settings
@@ -25,8 +28,28 @@ MAX_JSON_BODY_BYTES = 1024 * 1024
 # Streamed uploads and Storage downloads get API_UPLOAD_TIMEOUT_S instead of the request timeout
 # (their database statements keep the short statement_timeout).
 LONG_PATHS = ("/v1/imports/upload", "/v1/imports")
+# Admin aggregates that are the same for every admin, and the cache family each reads: their rendered
+# responses are replayed for API_REPLAY_S (api.replay).
+REPLAYED_PATHS = {
+    "/v1/stats/dashboard": "dashboard_stats",
+    "/v1/analytics/categories": "analytics_categories",
+    "/v1/analytics/top-merchants": "analytics_top_merchants",
+    "/v1/analytics/mapping-throughput": "analytics_mapping_throughput",
+}
 # Bodies streamed to disk under API_UPLOAD_MAX_BYTES by api.uploads, never held in memory.
 STREAMED_BODY_PATHS = ("/v1/imports/upload",)
+
+
+class KamioiAPI(FastAPI):
+    """FastAPI with api.replay in front of its whole middleware stack (error handling included):
+    a replayed aggregate skips every layer, and is logged and timed by the replay itself."""
+
+    def __init__(self, *, replay_max_age_s: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.replay_max_age_s = replay_max_age_s
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return ReplayMiddleware(super().build_middleware_stack(), REPLAYED_PATHS, self.replay_max_age_s)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,7 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.resources = resources
             yield
 
-    app = FastAPI(
+    app = KamioiAPI(
+        # A replay renders the per-process cache layer: it never outlives it.
+        replay_max_age_s=min(settings.api_replay_s, settings.api_local_cache_s),
+        # Metrics are Prometheus (api.metrics); FastAPI's OpenTelemetry bridge would only cost a
+        # provider lookup per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title="Kamioi admin API",
         version="1.0.0",
         description=(

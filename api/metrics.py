@@ -1,8 +1,23 @@
-"""Prometheus metrics, one registry per app so several apps (tests, workers) never collide."""
+"""Prometheus metrics: what this process counts, plus facts read from the database at scrape time.
+
+One registry per app, so several apps in one process (tests) never collide. Under several uvicorn
+workers (`kamioi up` runs API_WORKERS) the stack sets PROMETHEUS_MULTIPROC_DIR: prometheus_client
+then keeps every worker's counters in files there, and a scrape, whichever worker answers it, adds
+them all up (MultiProcessCollector). The database facts are the same from any worker, so they are
+read per scrape into metric families rather than kept in a process.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Most requests are cache hits (~1 ms); the slow tail is analytics reads and uploads.
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -11,6 +26,8 @@ LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._request_children: dict[tuple[str, str, int], Histogram] = {}
+        self._lookup_children: dict[tuple[str, str], Counter] = {}
         self.request_seconds = Histogram(
             "kamioi_api_request_seconds",
             "Request latency by route template, method and status.",
@@ -20,7 +37,7 @@ class Metrics:
         )
         self.cache_lookups = Counter(
             "kamioi_api_cache_lookups",
-            "Cache lookups by key family and outcome (hit, local_hit, stale, miss, bypass).",
+            "Cache lookups by key family and outcome (replay, local_hit, hit, stale, miss, bypass).",
             ["key", "outcome"],
             registry=self.registry,
         )
@@ -30,45 +47,49 @@ class Metrics:
             ["key"],
             registry=self.registry,
         )
-        self.job_queue_depth = Gauge(
-            "kamioi_job_queue_depth",
-            "Jobs in private.job_queue by kind and status, read at scrape time.",
-            ["kind", "status"],
-            registry=self.registry,
-        )
-        self.llm_calls = Gauge(
-            "kamioi_llm_calls",
-            "LLM calls in the last hour (public.llm_calls ledger) by provider and outcome, read at scrape time.",
-            ["provider", "outcome"],
-            registry=self.registry,
-        )
-        # Alert-worthy, read at scrape time: a backlog nobody works, jobs that gave up, no worker alive,
-        # the database unreachable from this process.
-        self.job_queue_oldest_seconds = Gauge(
-            "kamioi_job_queue_oldest_seconds",
-            "Age of the oldest due queued job, by kind (0 when none waits).",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.jobs_failed = Gauge(
-            "kamioi_jobs_failed_last_hour",
-            "Jobs that ended failed in the last hour, by kind.",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.job_workers = Gauge(
-            "kamioi_job_workers",
-            "Worker processes that heartbeated in the last minute.",
-            registry=self.registry,
-        )
-        self.database_up = Gauge(
-            "kamioi_database_up",
-            "1 when this process's last scrape-time queries succeeded, else 0.",
-            registry=self.registry,
-        )
         self.rate_limited = Counter(
             "kamioi_api_rate_limited",
             "Requests refused with 429, by limit.",
             ["limit"],
             registry=self.registry,
         )
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        child = self._request_children.get(key)
+        if child is None:  # labels() validates and locks on every call; a request is only ~100 us
+            child = self._request_children[key] = self.request_seconds.labels(route, method, str(status))
+        child.observe(seconds)
+
+    def count_lookup(self, family: str, outcome: str) -> None:
+        key = (family, outcome)
+        child = self._lookup_children.get(key)
+        if child is None:
+            child = self._lookup_children[key] = self.cache_lookups.labels(family, outcome)
+        child.inc()
+
+    def exposition(self, scraped: Iterable[Metric]) -> bytes:
+        """The text exposition of this process's metrics (or every worker's) and `scraped` families."""
+        registry = CollectorRegistry(auto_describe=False)
+        if os.environ.get(MULTIPROC_DIR_ENV):
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        else:
+            registry.register(_Registered(self.registry))
+        registry.register(_Families(list(scraped)))
+        return generate_latest(registry)
+
+
+class _Registered(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        return self._registry.collect()
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
@@ -24,13 +24,13 @@ access_log = logging.getLogger("api.access")
 error_log = logging.getLogger("api.errors")
 
 
-def _request_id(scope: Scope) -> str:
+def request_id_of(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER.encode():
             candidate = bytes(value).decode("latin-1")
             if _VALID_REQUEST_ID.match(candidate):
                 return candidate
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 def _route_template(scope: Scope) -> str:
@@ -39,8 +39,25 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
+def record_request(metrics: Metrics, scope: Scope, route: str, status: int, started: float) -> None:
+    """The access log line and latency observation of one finished request."""
+    elapsed = time.perf_counter() - started
+    metrics.observe_request(route, scope["method"], status, elapsed)
+    access_log.info(
+        "request",
+        extra={
+            "method": scope["method"],
+            "path": scope["path"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+        },
+    )
+
+
 class RequestContextMiddleware:
-    """Outermost layer: every response, even a crash, carries X-Request-ID and is logged and timed."""
+    """Every response, even a crash, carries X-Request-ID and is logged and timed (the outermost of the
+    middleware; only api.replay, which logs its own answers the same way, sits in front of it)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -50,7 +67,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _request_id(scope)
+        request_id = request_id_of(scope)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -73,19 +90,7 @@ class RequestContextMiddleware:
                 response = problem_response(500, "internal error; quote the request id", instance=scope["path"])
                 await response(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - started
-            route = _route_template(scope)
-            self.metrics.request_seconds.labels(route, scope["method"], str(status)).observe(elapsed)
-            access_log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            record_request(self.metrics, scope, _route_template(scope), status, started)
             request_id_var.reset(token)
 
 

@@ -3,7 +3,8 @@
 The database sends NOTIFY on STATS_CHANNEL from a statement trigger (migration
 20261122130000_api_stats_notify.sql), so imports, reviews and anything else that moves the numbers
 invalidate the cache without having to remember to. Bursts (an import commits a chunk a second)
-are coalesced: at most one invalidation per `debounce_s`, always after the last change.
+are coalesced: at most one invalidation per `debounce_s`, always after the last change, and readers
+get the previous numbers (stale) while one request recomputes them.
 LISTEN needs a session connection, so this uses its own direct connection, never a transaction-mode
 pooler.
 """
@@ -62,7 +63,7 @@ class StatsChangeListener:
                 await asyncio.sleep(RECONNECT_DELAY_S)
 
     async def _invalidate(self) -> None:
-        if await self._cache.invalidate():
+        if await self._cache.invalidate(serve_stale=True):
             log.info("cached aggregates invalidated by a database change")
         else:
             log.warning("could not invalidate cached aggregates in Upstash; they expire by TTL")

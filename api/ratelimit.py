@@ -1,7 +1,9 @@
 """Per-user sliding-window rate limits in Upstash (upstash-ratelimit).
 
 If Upstash cannot answer, reads go through (logged: they are cheap and mostly cached) and writes
-are refused with 503: an upload or an LLM batch must not slip past its limit.
+are refused with 503: an upload or an LLM batch must not slip past its limit. Reviews count against
+the writes window but go through like reads: an admin's decision costs one short transaction and no
+money, and must not wait for the cache to come back.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from api.problems import ProblemError
 from api.upstash import CacheUnavailable, Upstash
 from kamioi.settings import Settings
 
-LimitName = Literal["reads", "writes", "uploads"]
+LimitName = Literal["reads", "writes", "reviews", "uploads"]
 log = logging.getLogger("api.ratelimit")
 
 
@@ -36,13 +38,14 @@ class RateLimits:
         self._upstash = upstash
         self._metrics = metrics
 
-        def limit(name: str, max_requests: int, unit: Literal["m", "h"], *, fail_open: bool) -> _Limit:
+        def limit(window_name: str, max_requests: int, unit: Literal["m", "h"], *, fail_open: bool) -> _Limit:
             window = SlidingWindow(max_requests=max_requests, window=1, unit=unit)
-            return _Limit(Ratelimit(upstash.redis, window, prefix=f"kamioi:rl:{name}"), fail_open)
+            return _Limit(Ratelimit(upstash.redis, window, prefix=f"kamioi:rl:{window_name}"), fail_open)
 
         self._limits: dict[LimitName, _Limit] = {
             "reads": limit("reads", settings.api_rate_reads_per_minute, "m", fail_open=True),
             "writes": limit("writes", settings.api_rate_writes_per_minute, "m", fail_open=False),
+            "reviews": limit("writes", settings.api_rate_writes_per_minute, "m", fail_open=True),
             "uploads": limit("uploads", settings.api_rate_uploads_per_hour, "h", fail_open=False),
         }
 
@@ -54,7 +57,7 @@ class RateLimits:
             response: Response = await self._upstash.run(lambda: entry.limiter.limit(identifier))
         except CacheUnavailable as error:
             if entry.fail_open:
-                log.warning("rate limiter unavailable; allowing the read", extra={"limit": name})
+                log.warning("rate limiter unavailable; letting the request through", extra={"limit": name})
                 return
             raise ProblemError(
                 503, "the rate limiter is unavailable; try again shortly", headers={"Retry-After": "5"}

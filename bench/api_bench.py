@@ -1,18 +1,22 @@
 """Admin API benchmark (issue 5): the cached stats endpoint under load, and uncached vs cached.
 
-1. wrk, 100 connections for 30 s, against GET /v1/stats/dashboard on a uvicorn process started here
-   with the production settings (JSON access logs on, read rate limit checked in Upstash on every
-   request, raised so the bench itself is not throttled). Reports req/s, p50/p95/p99, errors.
-2. The same endpoint, one client, uncached vs cached: before each uncached request the stats
+1. wrk, 100 connections for 30 s, against GET /v1/stats/dashboard on uvicorn started here the way
+   `kamioi up` runs it (API_WORKERS processes sharing Prometheus metrics, JSON access logs on, read
+   rate limit raised so the bench itself is not throttled). Reports req/s, p50/p95/p99, errors.
+   Run twice: replay on (the default: repeats answered by api.replay) and off (API_REPLAY_S=0:
+   every request goes through the app to the per-process layer) as the baseline.
+2. CPU per cached request, in process (no HTTP, no wrk: robust on a noisy machine): the same
+   request driven through the ASGI app 5,000 times, replayed vs through the app.
+3. The same endpoint, one client, uncached vs cached: before each uncached request the stats
    version is bumped in Upstash (untimed), so the request misses, computes dashboard_stats() and
-   refills the cache; cached requests hit. Run on a second process with the per-process cache
-   off (API_LOCAL_CACHE_S=0) so a hit really goes to Upstash, plus the local-layer hit for reference.
-3. Optionally (--with-bypass) the wrk run again with Upstash unreachable: every request is served
+   refills the cache; cached requests hit. Run on a process with the per-process cache off
+   (API_LOCAL_CACHE_S=0) so a hit really goes to Upstash.
+4. Optionally (--with-bypass) the wrk run again with Upstash unreachable: every request is served
    from the database (X-Cache: bypass), concurrent requests coalesced in-process.
 
 Runs against the stack in KAMIOI_ENV_FILE (default .env); signs a token for the seeded admin.
 
-    python -m bench.api_bench                      # 30 s, 100 connections
+    python -m bench.api_bench                      # 30 s per wrk run, 100 connections
     python -m bench.api_bench --duration 5         # quick check
 """
 
@@ -20,39 +24,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import MutableMapping
 from typing import Any
 
 import httpx
 
 from api.cache import invalidate_stats
+from api.main import create_app
 from api.upstash import create_redis
-from kamioi.settings import PROJECT_ROOT, Settings, get_settings
+from bench.drills.processes import ApiProcess, free_port
+from kamioi.settings import Settings, get_settings
 from kamioi.stack.keys import ensure_keys
 from kamioi.tokens import token_for
 
 ENDPOINT = "/v1/stats/dashboard"
-UVICORN = (
-    "-m",
-    "uvicorn",
-    "api.main:app",
-    "--host",
-    "127.0.0.1",
-    "--no-access-log",
-    "--timeout-graceful-shutdown",
-    "5",
-)
 RATIO_SAMPLES = 300
+UNTHROTTLED = {"API_RATE_READS_PER_MINUTE": str(10**9)}
 
 WRK_SCRIPT = """
 wrk.headers["Authorization"] = "Bearer %(token)s"
@@ -65,38 +59,6 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def api_process(env_overrides: dict[str, str], log_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "API_RATE_READS_PER_MINUTE": str(10**9), **env_overrides}
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, *UVICORN, "--port", str(port)], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"the API did not start; see {log_path}") from None
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def wrk(url: str, token: str, *, connections: int, threads: int, duration_s: int) -> dict[str, float]:
@@ -173,33 +135,71 @@ def summarize(seconds: list[float]) -> dict[str, float]:
     }
 
 
+async def cpu_per_request(settings: Settings, token: str, *, replay: bool, requests: int = 5000) -> float:
+    """Microseconds of CPU per cached dashboard read, driving the ASGI app directly."""
+    app = create_app(
+        settings.model_copy(update={"api_replay_s": 1.0 if replay else 0.0, "api_rate_reads_per_minute": 10**9})
+    )
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": ENDPOINT, "raw_path": ENDPOINT.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"api"), (b"authorization", f"Bearer {token}".encode()), (b"accept-encoding", b"gzip")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async with app.router.lifespan_context(app):
+        for _ in range(200):  # warm: verified token, local layer, replay entry
+            await app(dict(scope), receive, send)
+        started = time.process_time()
+        for _ in range(requests):
+            await app(dict(scope), receive, send)
+        spent = time.process_time() - started
+    if set(statuses) != {200}:
+        raise RuntimeError(f"unexpected statuses {set(statuses)}")
+    return spent / requests * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=30, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=None, help="uvicorn workers (default API_WORKERS)")
     parser.add_argument("--with-bypass", action="store_true", help="also run wrk with Upstash unreachable")
     args = parser.parse_args()
 
     settings = get_settings()
+    args.workers = args.workers or settings.api_workers
     token = token_for("admin", ensure_keys(settings.keys_dir), settings.jwt_issuer)
     log_path = settings.state_dir / "logs" / "api-bench.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"connections": args.connections, "duration_s": args.duration}
+    results: dict[str, Any] = {"connections": args.connections, "duration_s": args.duration, "workers": args.workers}
 
-    with api_process({}, log_path) as url:
-        httpx.get(f"{url}{ENDPOINT}", headers={"Authorization": f"Bearer {token}"}, timeout=10).raise_for_status()
-        results["cached_wrk"] = wrk(
-            url, token, connections=args.connections, threads=args.threads, duration_s=args.duration
-        )
-    with api_process({"API_LOCAL_CACHE_S": "0"}, log_path) as url:
-        results["one_client"] = asyncio.run(one_client(url, token, settings))
+    def wrk_run(env: dict[str, str]) -> dict[str, float]:
+        with ApiProcess({**UNTHROTTLED, **env}, log_path, args.workers) as api:
+            url = api.url
+            warm = httpx.get(f"{url}{ENDPOINT}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            warm.raise_for_status()
+            return wrk(url, token, connections=args.connections, threads=args.threads, duration_s=args.duration)
+
+    results["cached_wrk"] = wrk_run({})
+    results["cached_wrk_no_replay"] = wrk_run({"API_REPLAY_S": "0"})
     if args.with_bypass:
-        dead = f"http://127.0.0.1:{free_port()}"
-        with api_process({"UPSTASH_REDIS_REST_URL": dead}, log_path) as url:
-            results["bypass_wrk"] = wrk(
-                url, token, connections=args.connections, threads=args.threads, duration_s=args.duration
-            )
+        results["bypass_wrk"] = wrk_run({"UPSTASH_REDIS_REST_URL": f"http://127.0.0.1:{free_port()}"})
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):  # access logs on, not shown
+        through_app = asyncio.run(cpu_per_request(settings, token, replay=False))
+        replayed = asyncio.run(cpu_per_request(settings, token, replay=True))
+    results["cpu_us_per_request"] = {"through_app": through_app, "replayed": replayed, "ratio": through_app / replayed}
+    with ApiProcess({**UNTHROTTLED, "API_LOCAL_CACHE_S": "0"}, log_path) as api:
+        results["one_client"] = asyncio.run(one_client(api.url, token, settings))
     one = results["one_client"]
     results["ratio"] = {
         "rps": one["hit"]["rps"] / one["miss"]["rps"],

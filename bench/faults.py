@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.drills.outages import RestartPostgres, StopRedis
-from bench.drills.processes import ApiProcess, stack_worker_paused
+from bench.drills.processes import ApiProcess
 from bench.drills.scenarios import (
     ApiWatch,
     DrillEnv,
@@ -39,6 +39,7 @@ from bench.drills.scenarios import (
 from kamioi.mapping.fake_llm_server import serve_in_thread
 from kamioi.settings import Settings, get_settings
 from kamioi.stack.keys import ensure_keys
+from kamioi.stack.manager import Stack
 from kamioi.stack.postgres import LocalPostgres
 from kamioi.stack.redis_server import LocalRedis
 from kamioi.tokens import token_for
@@ -82,7 +83,7 @@ def main() -> int:
     headers = {"Authorization": f"Bearer {token_for('admin', ensure_keys(settings.keys_dir), settings.jwt_issuer)}"}
     results: list[DrillResult] = []
     print(f"fault suite on {settings.db_url} (seed {seed}); details in {work_dir}", flush=True)
-    with stack_worker_paused(settings), tmpfs("1m") as tiny, tempfile.TemporaryDirectory(dir=work_dir) as uploads:
+    with Stack(settings).worker_paused(), tmpfs("1m") as tiny, tempfile.TemporaryDirectory(dir=work_dir) as uploads:
         upload_dir = tiny or Path(uploads)
         api_env = {
             "API_UPLOAD_DIR": str(upload_dir),

@@ -25,8 +25,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,20 +149,6 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-@contextmanager
-def stack_worker_paused() -> Iterator[None]:
-    """`kamioi up` runs a worker of its own: stop it so that the bench's worker takes the imports."""
-    settings = get_settings()
-    stack = Stack(settings)
-    service = next(s for s in stack.services() if s.name == "worker")
-    was_running = service.stop(settings)
-    try:
-        yield
-    finally:
-        if was_running:
-            service.start(settings, stack.env_values())
-
-
 def import_through_job(db_url: str, conn: psycopg.Connection[Any], path: Path) -> ImportRun:
     """Register (hashing the file, as `kamioi import` does) and wait for a fresh worker to finish it."""
     worker = start_worker({})
@@ -203,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     directory = settings.state_dir / "bench"
     directory.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
-    with stack_worker_paused(), connect(db_url, autocommit=True) as conn:
+    with Stack(get_settings()).worker_paused(), connect(db_url, autocommit=True) as conn:
         if args.rows:
             print(f"mappings: {args.rows:,} into a table of {args.rows:,}")
             existing = mappings_file(directory, args.rows, seed=1)

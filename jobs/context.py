@@ -7,7 +7,9 @@ import threading
 from dataclasses import dataclass, field
 
 from jobs.config import JobsSettings
+from jobs.errors import LeaseLost
 from jobs.queue import Job
+from jobs.registry import Outcome
 
 
 @dataclass
@@ -34,6 +36,17 @@ class JobContext:
     def lease_lost(self) -> bool:
         """Another worker may own the job now: stop at once and raise LeaseLost."""
         return self._lost.is_set()
+
+    def interruption(self, what: str, *, cancelled: bool = False) -> Outcome | None:
+        """Check between units of work: raises LeaseLost when another worker may own the job, returns
+        CANCELLED (`cancelled`: a cancel the handler saw itself) or HANDED_BACK, or None to go on."""
+        if self.lease_lost:
+            raise LeaseLost(f"{what}: lease lost")
+        if cancelled or self.cancel_requested:
+            return Outcome.CANCELLED
+        if self.stop_requested:
+            return Outcome.HANDED_BACK
+        return None
 
     def request_stop(self) -> None:
         self._stop.set()

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     upstash_port: int = Field(default=54380, alias="KAMIOI_UPSTASH_PORT")
     api_host: str = Field(default="127.0.0.1", alias="KAMIOI_API_HOST")
     api_port: int = Field(default=8000, alias="KAMIOI_API_PORT")
+    # uvicorn worker processes `kamioi up` runs for the API (one per core is the usual start).
+    api_workers: int = Field(default=2, ge=1, alias="API_WORKERS")
 
     # Connections. Empty means "the local stack's": see the properties below.
     database_url: str = Field(default="", alias="DATABASE_URL")
@@ -64,6 +66,12 @@ class Settings(BaseSettings):
     )
     mapping_cache_ttl_s: int = Field(default=3600, alias="MAPPING_CACHE_TTL_S")
     mapping_cache_pending_ttl_s: int = Field(default=300, alias="MAPPING_CACHE_PENDING_TTL_S")
+    # Keys the provider failed on are asked again (job `mappings.reask`) after base * 2^(n-1) seconds,
+    # at most max, up to max_attempts sends in all; a claim not answered within the lease is due again.
+    mapping_retry_max_attempts: int = Field(default=6, ge=1, alias="MAPPING_RETRY_MAX_ATTEMPTS")
+    mapping_retry_base_s: float = Field(default=60.0, gt=0, alias="MAPPING_RETRY_BASE_S")
+    mapping_retry_max_s: float = Field(default=3600.0, gt=0, alias="MAPPING_RETRY_MAX_S")
+    mapping_retry_lease_s: float = Field(default=900.0, gt=0, alias="MAPPING_RETRY_LEASE_S")
 
     # Admin API (api/). Limits follow the product brief: stats cached 5 min, uploads 5 per hour.
     api_cors_origins: list[str] = Field(
@@ -78,6 +86,8 @@ class Settings(BaseSettings):
     api_stats_ttl_s: int = Field(default=300, alias="API_STATS_TTL_S")
     api_stats_stale_s: int = Field(default=300, alias="API_STATS_STALE_S")
     api_local_cache_s: float = Field(default=1.0, alias="API_LOCAL_CACHE_S")
+    # How long a rendered admin aggregate is replayed per process (api.replay); 0 turns replay off.
+    api_replay_s: float = Field(default=1.0, alias="API_REPLAY_S")
     api_cache_op_timeout_s: float = Field(default=0.5, alias="API_CACHE_OP_TIMEOUT_S")
     api_rate_uploads_per_hour: int = Field(default=5, alias="API_RATE_UPLOADS_PER_HOUR")
     api_rate_writes_per_minute: int = Field(default=60, alias="API_RATE_WRITES_PER_MINUTE")

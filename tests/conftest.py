@@ -40,17 +40,10 @@ def superuser_db(settings: Settings) -> Iterator[psycopg.Connection[Any]]:
 
 @pytest.fixture(scope="session")
 def stack_worker_paused(settings: Settings) -> Iterator[None]:
-    """`kamioi up` runs a worker of its own, which would race the tests' workers and inline runs for
-    their imports: stop it, and start it again when the session ends (once: a worker this process
-    started and then stopped would linger as its unreaped child)."""
-    stack = Stack(settings)
-    service = next(s for s in stack.services() if s.name == "worker")
-    was_running = service.stop(settings)
-    try:
+    """Paused for the whole session, and started once at its end (a worker this process started and
+    then stopped would linger as its unreaped child)."""
+    with Stack(settings).worker_paused():
         yield
-    finally:
-        if was_running:
-            service.start(settings, stack.env_values())
 
 
 @pytest.fixture(scope="session")

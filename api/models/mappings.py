@@ -33,6 +33,12 @@ class Mapping(BaseModel):
     updated_at: AwareDatetime
     import_job_id: int | None
     submitted_by: UUID | None
+    # The provider's side (null state: never sent to one). 'failed' is asked again at next_attempt_at;
+    # 'gave_up' failed provider_attempts times and waits for an admin like any pending mapping.
+    provider_state: Literal["asking", "failed", "gave_up", "answered"] | None
+    provider_attempts: int
+    provider_error: str | None
+    next_attempt_at: AwareDatetime | None
 
 
 class ReviewRequest(BaseModel):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from api.deps import ADMIN_ERRORS, CurrentAdmin, ReadLimit, Res, WriteLimit
+from api.deps import ADMIN_ERRORS, CurrentAdmin, ReadLimit, Res, ReviewLimit, WriteLimit
 from api.models.mappings import (
     BulkReviewRequest,
     JobAccepted,
@@ -50,15 +51,17 @@ async def list_pending(
     "/{mapping_id}/review",
     summary="Approve (and put in force for its merchant) or reject one mapping",
     responses={**ADMIN_ERRORS, **problem_responses(404)},
-    dependencies=[WriteLimit],
+    dependencies=[ReviewLimit],
 )
 async def review(res: Res, admin: CurrentAdmin, mapping_id: MappingId, body: ReviewRequest) -> Mapping:
     row = await queries.review(
         res.pool, admin, mapping_id, body.created_at, body.decision, timeout_s=res.settings.api_request_timeout_s
     )
-    # The database announces the change too (NOTIFY, debounced); this admin's next read must see it.
-    await res.cache.invalidate()
-    await res.mapping_cache.invalidate([row["merchant_key"]])  # the resolver must not serve the old answer
+    # The review has committed. The database announces it too (NOTIFY, debounced), but this admin's
+    # next read must see it, and the resolver must not serve the old answer from its cache. Both
+    # invalidations are best effort: with Upstash away the entries live out their TTL. Independent,
+    # so one round trip's wait rather than two.
+    await asyncio.gather(res.cache.invalidate(), res.mapping_cache.invalidate([row["merchant_key"]]))
     return Mapping.model_validate(row)
 
 
@@ -67,7 +70,7 @@ async def review(res: Res, admin: CurrentAdmin, mapping_id: MappingId, body: Rev
     status_code=status.HTTP_202_ACCEPTED,
     summary="Approve or reject many pending mappings, by ids or by filter, as a background job",
     responses=ADMIN_ERRORS,
-    dependencies=[WriteLimit],
+    dependencies=[ReviewLimit],
 )
 async def bulk_review(res: Res, admin: CurrentAdmin, body: BulkReviewRequest) -> JobAccepted:
     selection = (

@@ -6,7 +6,9 @@ import logging
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from api.db import as_owner
 from api.deps import Res
@@ -16,6 +18,17 @@ router = APIRouter(tags=["health"])
 log = logging.getLogger("api.metrics")
 
 SCRAPE_QUERY_TIMEOUT_S = 2.0
+DATABASE_FACTS = {
+    "depth": "select kind, state, count(*) as n from private.job_queue"
+    " where state in ('queued', 'running') group by kind, state",
+    "oldest": "select kind, extract(epoch from now() - min(run_at))::float8 as age from private.job_queue"
+    " where state = 'queued' and run_at <= now() group by kind",
+    "failed": "select kind, count(*) as n from private.job_queue"
+    " where state = 'failed' and finished_at > now() - interval '1 hour' group by kind",
+    "workers": "select count(*) as n from private.job_workers where seen_at > now() - interval '1 minute'",
+    "llm_calls": "select provider, outcome, count(*) as n from public.llm_calls"
+    " where created_at > now() - interval '1 hour' group by provider, outcome",
+}
 
 
 @router.get(
@@ -25,53 +38,48 @@ SCRAPE_QUERY_TIMEOUT_S = 2.0
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
 async def metrics(res: Res) -> Response:
-    await _refresh_database_gauges(res)
-    return Response(generate_latest(res.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(res.metrics.exposition(await _database_facts(res)), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _refresh_database_gauges(res: Resources) -> None:
+async def _database_facts(res: Resources) -> list[Metric]:
+    """Alert-worthy facts read at scrape time: a backlog nobody works, jobs that gave up, no worker
+    alive, a failing LLM provider, the database unreachable from this process."""
+    up = GaugeMetricFamily("kamioi_database_up", "1 when this scrape's database queries succeeded, else 0.")
+    depth = GaugeMetricFamily(
+        "kamioi_job_queue_depth", "Jobs in private.job_queue by kind and status.", labels=["kind", "status"]
+    )
+    oldest = GaugeMetricFamily(
+        "kamioi_job_queue_oldest_seconds", "Age of the oldest due queued job, by kind.", labels=["kind"]
+    )
+    failed = GaugeMetricFamily(
+        "kamioi_jobs_failed_last_hour", "Jobs that ended failed in the last hour, by kind.", labels=["kind"]
+    )
+    workers = GaugeMetricFamily("kamioi_job_workers", "Worker processes that heartbeated in the last minute.")
+    llm_calls = GaugeMetricFamily(
+        "kamioi_llm_calls",
+        "LLM calls in the last hour (public.llm_calls ledger) by provider and outcome.",
+        labels=["provider", "outcome"],
+    )
+    families: list[Metric] = [up, depth, oldest, failed, workers, llm_calls]
     try:
         async with as_owner(res.pool, timeout_s=SCRAPE_QUERY_TIMEOUT_S) as cur:
-            await cur.execute(
-                "select kind, state, count(*) as n from private.job_queue"
-                " where state in ('queued', 'running') group by kind, state"
-            )
-            depth = await cur.fetchall()
-            await cur.execute(
-                "select provider, outcome, count(*) as n from public.llm_calls"
-                " where created_at > now() - interval '1 hour' group by provider, outcome"
-            )
-            llm_calls = await cur.fetchall()
-            await cur.execute(
-                "select kind, extract(epoch from now() - min(run_at))::float8 as age from private.job_queue"
-                " where state = 'queued' and run_at <= now() group by kind"
-            )
-            waiting = await cur.fetchall()
-            await cur.execute(
-                "select kind, count(*) as n from private.job_queue"
-                " where state = 'failed' and finished_at > now() - interval '1 hour' group by kind"
-            )
-            failed = await cur.fetchall()
-            await cur.execute(
-                "select count(*) as n from private.job_workers where seen_at > now() - interval '1 minute'"
-            )
-            workers = await cur.fetchone()
+            rows = {}
+            for name, query in DATABASE_FACTS.items():
+                await cur.execute(query)
+                rows[name] = await cur.fetchall()
     except Exception as error:
         # A scrape must still answer with the in-process metrics when the database is away.
-        log.warning("could not read queue depth / LLM calls", extra={"error": repr(error)})
-        res.metrics.database_up.set(0)
-        return
-    res.metrics.database_up.set(1)
-    res.metrics.job_queue_oldest_seconds.clear()
-    for row in waiting:
-        res.metrics.job_queue_oldest_seconds.labels(row["kind"]).set(row["age"])
-    res.metrics.jobs_failed.clear()
-    for row in failed:
-        res.metrics.jobs_failed.labels(row["kind"]).set(row["n"])
-    res.metrics.job_workers.set(workers["n"] if workers else 0)
-    res.metrics.job_queue_depth.clear()
-    for row in depth:
-        res.metrics.job_queue_depth.labels(row["kind"], row["state"]).set(row["n"])
-    res.metrics.llm_calls.clear()
-    for row in llm_calls:
-        res.metrics.llm_calls.labels(row["provider"], row["outcome"]).set(row["n"])
+        log.warning("could not read the database facts", extra={"error": repr(error)})
+        up.add_metric([], 0)
+        return families
+    up.add_metric([], 1)
+    for row in rows["depth"]:
+        depth.add_metric([row["kind"], row["state"]], row["n"])
+    for row in rows["oldest"]:
+        oldest.add_metric([row["kind"]], row["age"])
+    for row in rows["failed"]:
+        failed.add_metric([row["kind"]], row["n"])
+    workers.add_metric([], rows["workers"][0]["n"])
+    for row in rows["llm_calls"]:
+        llm_calls.add_metric([row["provider"], row["outcome"]], row["n"])
+    return families

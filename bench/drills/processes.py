@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from kamioi.settings import PROJECT_ROOT, Settings
-from kamioi.stack.manager import Stack
+from kamioi.settings import PROJECT_ROOT
+from kamioi.stack.services import api_server_args, api_workers_env
 
 # Short leases so a killed worker's job is requeued within seconds; small chunks so a drill has
 # many chunk boundaries (and many places to be killed) in a small file.
@@ -126,11 +125,12 @@ class UpstashProxyProcess:
 
 
 class ApiProcess:
-    """The admin API as production runs it (uvicorn, the command `kamioi up` uses), with overrides."""
+    """The admin API as production runs it (the uvicorn command `kamioi up` uses), with overrides."""
 
-    def __init__(self, env: dict[str, str], log_file: Path) -> None:
+    def __init__(self, env: dict[str, str], log_file: Path, workers: int = 1) -> None:
         self.env = env
         self.log_file = log_file
+        self.workers = workers
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -139,12 +139,18 @@ class ApiProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ApiProcess:
-        args = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(self.port)]
-        args += ["--no-access-log", "--timeout-graceful-shutdown", "5"]
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        metrics_dir = self.log_file.parent / f"api-metrics-{self.port}"
+        if self.workers > 1:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+        env = {**os.environ, **api_workers_env(self.workers, metrics_dir), **self.env}
         with self.log_file.open("ab") as log:
             self.proc = subprocess.Popen(
-                args, cwd=PROJECT_ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, *api_server_args("127.0.0.1", self.port, self.workers)],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -165,17 +171,3 @@ class ApiProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-
-
-@contextmanager
-def stack_worker_paused(settings: Settings) -> Iterator[None]:
-    """Stop the worker `kamioi up` runs (it would race a drill's or bench's own workers for their
-    jobs) and start it again afterwards, as tests/conftest.py's fixture does for the test suite."""
-    stack = Stack(settings)
-    service = next(s for s in stack.services() if s.name == "worker")
-    was_running = service.stop(settings)
-    try:
-        yield
-    finally:
-        if was_running:
-            service.start(settings, stack.env_values())

@@ -24,19 +24,22 @@ import sys
 import threading
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 
-from bench.drills.processes import ApiProcess, WorkerProcess, stack_worker_paused
+from bench.drills.processes import ApiProcess, WorkerProcess
 from bench.load.data import admin_tokens, import_now, preload, write_import_file
 from bench.load.drivers import (
     ClassResult,
     ConnectionSampler,
     OpenLoop,
     Reviewer,
+    api_side_latency,
+    as_instrument,
     cache_hit_rate,
     pgbench_result,
     scrape,
@@ -47,6 +50,7 @@ from jobs.map_merchants import MAP_MERCHANTS
 from kamioi.mapping.fake_llm_server import serve_in_thread
 from kamioi.settings import Settings, get_settings
 from kamioi.stack.keys import KeyMaterial, ensure_keys
+from kamioi.stack.manager import Stack
 
 ANALYTICS = [
     "/v1/analytics/categories?months=12",
@@ -87,7 +91,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     keys = ensure_keys(settings.keys_dir)
 
-    with stack_worker_paused(settings):
+    with Stack(settings).worker_paused():
         return run(args, settings, work, keys)
 
 
@@ -111,11 +115,10 @@ def run(args: argparse.Namespace, settings: Settings, work: Path, keys: KeyMater
         # The per-admin read limit (600/min) stands for people; here a few connections stand for many.
         "API_RATE_READS_PER_MINUTE": str(10**9),
         "API_RATE_WRITES_PER_MINUTE": str(10**9),
-        "API_LOG_LEVEL": "WARNING",
     }
     with (
         serve_in_thread("slow", slow_s=args.llm_latency_s) as llm_url,
-        ApiProcess(api_env, work / "api.log") as api,
+        ApiProcess(api_env, work / "api.log", settings.api_workers) as api,
     ):
         worker_env = {
             "LLM_API_KEY": "load",
@@ -166,9 +169,12 @@ def run_window(
     stop = threading.Event()
     sampler = ConnectionSampler(superuser_url)
     reviewer = Reviewer(api_url, tokens[-1], args.review_every_s)
-    watchers = [threading.Thread(target=sampler.run, args=(stop,)), threading.Thread(target=reviewer.run, args=(stop,))]
+    watchers = [
+        threading.Thread(target=sampler.run, args=(stop,)),
+        threading.Thread(target=as_instrument(reviewer.run), args=(stop,)),
+    ]
     log(f"window: {seconds}s of the whole mix")
-    started = time.monotonic()
+    started, window_from = time.monotonic(), datetime.now(UTC)
     pgbench = start_pgbench(
         db_url, pgbench_dir, users=args.users, clients=args.pgbench_clients, seconds=seconds, rate=args.user_rate
     )
@@ -182,10 +188,11 @@ def run_window(
     async def admin_traffic() -> None:
         await asyncio.gather(*(driver.run(seconds) for driver in admins))
 
-    watchers.append(threading.Thread(target=asyncio.run, args=(admin_traffic(),)))
+    watchers.append(threading.Thread(target=as_instrument(asyncio.run), args=(admin_traffic(),)))
     for thread in watchers:
         thread.start()
     results = [pgbench_result(pgbench, pgbench_dir, seconds)]
+    window_to = datetime.now(UTC)
     stop.set()
     for thread in watchers:
         thread.join()
@@ -226,6 +233,7 @@ def run_window(
             "llm_calls_in_window": (calls_after[0] if calls_after else 0) - (calls_before[0] if calls_before else 0),
         },
         "review_statuses": dict(reviewer.statuses),
+        "api_side": api_side_latency(work / "api.log", window_from, window_to),
     }
     return results, extra
 
@@ -251,6 +259,10 @@ def report(args: argparse.Namespace, results: list[ClassResult], extra: dict[str
     for r in results:
         print(f"| {r.name} | {r.requests:,} | {r.per_second:,.0f} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f}"
               f" | {r.errors} ({r.error_rate:.2%}) |")  # fmt: skip
+    print("\nThe API's own time per request (its access log), same window:\n")
+    print("| route | requests | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|")
+    for route, row in extra["api_side"].items():
+        print(f"| {route} | {row['requests']:,} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {row['p99_ms']:.1f} |")
     print(f"\ncache hit rate {extra['cache_hit_rate']:.1%} {extra['cache_outcomes']}")
     print(f"connections {extra['connections']}")
     print(f"import {extra['import']}")

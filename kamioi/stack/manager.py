@@ -37,6 +37,18 @@ class Stack:
             worker(self.settings),
         ]
 
+    @contextmanager
+    def worker_paused(self) -> Iterator[None]:
+        """Stop the worker `kamioi up` runs (it would race a test's, drill's or bench's own workers for
+        their jobs) and start it again afterwards, if it was running."""
+        service = next(s for s in self.services() if s.name == "worker")
+        was_running = service.stop(self.settings)
+        try:
+            yield
+        finally:
+            if was_running:
+                service.start(self.settings, self.env_values())
+
     def env_values(self) -> dict[str, str]:
         s, keys = self.settings, self.keys
         return {

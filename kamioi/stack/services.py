@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from kamioi.settings import Settings
 from kamioi.stack.processes import ensure_port_free, read_pid, start_background, stop_pid, wait_until
+
+# prometheus_client's switch to multiprocess mode (read by api.metrics in every worker).
+PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _http_ok(url: str) -> Callable[[], bool]:
@@ -30,6 +34,10 @@ class Service:
     port: int | None
     port_setting: str
     health_url: str | None
+    # Set for this process only (never written to .env, which other processes read).
+    env: dict[str, str] = field(default_factory=dict)
+    # Emptied before every start: state the previous run's processes left behind.
+    scratch_dir: Path | None = None
 
     def pid_file(self, settings: Settings) -> Path:
         return settings.state_dir / "run" / f"{self.name}.pid"
@@ -43,11 +51,14 @@ class Service:
         if self.port is not None:
             ensure_port_free("127.0.0.1", self.port, self.name, self.port_setting)
         self.pid_file(settings).parent.mkdir(parents=True, exist_ok=True)
+        if self.scratch_dir is not None:
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+            self.scratch_dir.mkdir(parents=True)
         start_background(
             [sys.executable, *self.args],
             log_file=settings.state_dir / "logs" / f"{self.name}.log",
             pid_file=self.pid_file(settings),
-            env=env,
+            env={**env, **self.env},
         )
         if self.health_url is not None:
             wait_until(_http_ok(self.health_url), 30, f"{self.name} at {self.health_url}")
@@ -70,17 +81,31 @@ def upstash_proxy(settings: Settings, redis_url: str, token: str) -> Service:
     )
 
 
+def api_server_args(host: str, port: int, workers: int) -> tuple[str, ...]:
+    """How the admin API runs, in the stack, the benches and the tests: uvicorn, JSON access logs
+    from the app itself, `workers` processes on one port (the API is stateless)."""
+    return (
+        "-m", "uvicorn", "api.main:app", "--host", host, "--port", str(port), "--workers", str(workers),
+        "--no-access-log", "--timeout-graceful-shutdown", "10",
+    )  # fmt: skip
+
+
+def api_workers_env(workers: int, metrics_dir: Path) -> dict[str, str]:
+    """Several workers count their metrics in one directory, which must start empty."""
+    return {PROMETHEUS_MULTIPROC_DIR: str(metrics_dir)} if workers > 1 else {}
+
+
 def admin_api(settings: Settings) -> Service:
-    port = settings.api_port
+    port, workers = settings.api_port, settings.api_workers
+    metrics_dir = settings.state_dir / "run" / "api-metrics"
     return Service(
         name="api",
-        args=(
-            "-m", "uvicorn", "api.main:app", "--host", settings.api_host, "--port", str(port),
-            "--no-access-log", "--timeout-graceful-shutdown", "10",
-        ),
+        args=api_server_args(settings.api_host, port, workers),
         port=port,
         port_setting="KAMIOI_API_PORT",
         health_url=f"http://{settings.api_host}:{port}/healthz",
+        env=api_workers_env(workers, metrics_dir),
+        scratch_dir=metrics_dir if workers > 1 else None,
     )
 
 

@@ -13,7 +13,8 @@ select columns_are('public', 'merchants',
 select columns_are('public', 'llm_mappings', array[
   'id', 'created_at', 'merchant_name', 'merchant_key', 'company_name', 'ticker', 'category', 'confidence',
   'status', 'admin_approved', 'source', 'tier', 'model', 'prompt_version', 'reason', 'reviewer',
-  'reviewed_at', 'updated_at', 'import_job_id', 'submitted_by']);
+  'reviewed_at', 'updated_at', 'import_job_id', 'submitted_by', 'provider_state', 'provider_attempts',
+  'provider_error', 'next_attempt_at']);
 select columns_are('public', 'transactions', array[
   'id', 'user_id', 'txn_date', 'descriptor', 'merchant_key', 'amount', 'round_up', 'status', 'mapping_id',
   'import_job_id', 'import_line', 'created_at', 'updated_at']);
@@ -79,8 +80,9 @@ select is(
   'supabase_realtime publishes exactly merchants and profiles');
 
 select set_eq($$ select jobname || ' ' || schedule from cron.job where jobname like 'kamioi-%' $$,
-  array['kamioi-maintain-partitions 15 3 * * *', 'kamioi-compact-stats * * * * *'],
-  'pg_cron runs partition maintenance daily and stats compaction every minute');
+  array['kamioi-maintain-partitions 15 3 * * *', 'kamioi-compact-stats * * * * *',
+        'kamioi-reask-merchants * * * * *'],
+  'pg_cron runs partition maintenance daily, stats compaction and the merchant re-ask scheduler every minute');
 
 select * from finish();
 rollback;

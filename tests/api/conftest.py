@@ -27,6 +27,7 @@ from api.main import create_app
 from kamioi.db import connect
 from kamioi.settings import PROJECT_ROOT, Settings
 from kamioi.stack.keys import KeyMaterial
+from kamioi.stack.services import api_server_args
 from kamioi.tokens import access_token_claims, sign
 
 # Generous limits for the suite; the rate-limit tests build apps with tight ones.
@@ -36,9 +37,6 @@ TEST_OVERRIDES: dict[str, Any] = {
     "api_rate_uploads_per_hour": 100_000,
     "api_log_level": "WARNING",
 }
-
-# Keep in sync with the command reported for `kamioi up` (the lead wires it into kamioi/stack).
-UVICORN_ARGS = ("--host", "127.0.0.1", "--no-access-log", "--timeout-graceful-shutdown", "10")
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -130,7 +128,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, storage_server: Storage
         "SUPABASE_STORAGE_URL": storage_server.url,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", *UVICORN_ARGS, "--port", str(port)],
+        [sys.executable, *api_server_args("127.0.0.1", port, workers=1)],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -236,3 +236,86 @@ async def test_resolve_dry_run_answers_from_the_catalog(
 async def test_resolve_batch_is_capped(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
     response = await client.post("/v1/mappings/resolve", json={"descriptors": ["X"] * 101}, headers=admin_headers)
     assert response.status_code == 422
+
+
+
+async def resolve_one(client: httpx.AsyncClient, headers: dict[str, str], descriptor: str) -> dict[str, Any]:
+    body = {"descriptors": [descriptor], "save": True}
+    response = await client.post("/v1/mappings/resolve", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    merchant: dict[str, Any] = response.json()["results"][0]["merchant"]
+    return merchant
+
+
+@pytest.fixture
+def unknown_descriptor(owner_db: psycopg.Connection[Any]) -> Iterator[str]:
+    """A merchant no tier knows (the stack's provider is offline): resolving it leaves it for review."""
+    name = "ZQREVIEW " + "".join(random.choices(string.ascii_uppercase, k=8))
+    yield name
+    key = name.lower()
+    owner_db.execute("delete from public.merchants where merchant_key = %s", (key,))
+    owner_db.execute("delete from public.llm_mappings where merchant_key = %s", (key,))
+
+
+@pytest.mark.parametrize("decision", ["approved", "rejected"])
+async def test_review_is_seen_by_the_next_resolve_at_once(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], unknown_descriptor: str, decision: str
+) -> None:
+    first = await resolve_one(client, admin_headers, unknown_descriptor)
+    assert first["status"] == "pending"  # and cached as pending by that resolve
+
+    response = await client.post(
+        f"/v1/mappings/{first['mapping_id']}/review",
+        json={"decision": decision, "created_at": first["mapping_created_at"]},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 200
+    after = await resolve_one(client, admin_headers, unknown_descriptor)
+    assert (after["status"], after["mapping_id"]) == (decision, first["mapping_id"])
+
+
+async def test_review_succeeds_with_upstash_down(
+    client: httpx.AsyncClient,
+    app_client: AppClient,
+    admin_headers: dict[str, str],
+    unknown_descriptor: str,
+    dead_upstash_url: str,
+    owner_db: psycopg.Connection[Any],
+) -> None:
+    first = await resolve_one(client, admin_headers, unknown_descriptor)  # pending, cached as pending
+    async with app_client(upstash_redis_rest_url=dead_upstash_url) as down:
+        response = await down.post(
+            f"/v1/mappings/{first['mapping_id']}/review",
+            json={"decision": "approved", "created_at": first["mapping_created_at"]},
+            headers=admin_headers,
+        )
+
+    # Neither the rate limiter nor either cache could be reached: the review stands all the same.
+    assert (response.status_code, response.json()["status"]) == (200, "approved")
+    in_force = owner_db.execute(
+        "select mapping_id from public.merchants where merchant_key = %s", (first["merchant_key"],)
+    ).fetchone()
+    assert in_force == (first["mapping_id"],)
+
+
+async def test_review_queue_shows_a_key_the_provider_gave_up_on(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], owner_db: psycopg.Connection[Any]
+) -> None:
+    key = "zqgaveup-" + uuid.uuid4().hex[:10]
+    owner_db.execute(
+        "insert into public.llm_mappings (merchant_name, merchant_key, tier, reason, provider_state,"
+        " provider_attempts, provider_error, created_at) values (%s, %s, 'review',"
+        " 'openai_compatible failed 6 times; gave up, left for review', 'gave_up', 6, 'HTTP 500: down',"
+        " now() + interval '1 hour')",
+        (key.upper(), key),
+    )
+    try:
+        response = await client.get("/v1/mappings/pending", params={"limit": 1}, headers=admin_headers)
+    finally:
+        owner_db.execute("delete from public.llm_mappings where merchant_key = %s", (key,))
+    [item] = response.json()["items"]
+    assert (item["merchant_key"], item["status"]) == (key, "pending")
+    provider = (item["provider_state"], item["provider_attempts"], item["provider_error"])
+    assert provider == ("gave_up", 6, "HTTP 500: down")
+    assert item["reason"] == "openai_compatible failed 6 times; gave up, left for review"

