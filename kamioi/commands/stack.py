@@ -1,8 +1,9 @@
-"""Stack subcommands: up, stop, status, reset."""
+"""Stack subcommands: up, stop, status, reset, paused."""
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import time
 
 from kamioi.settings import ENV_FILE, get_settings
@@ -59,6 +60,15 @@ def _reset(args: argparse.Namespace) -> int:
     return _up(args) if args.up else 0
 
 
+def _paused(args: argparse.Namespace) -> int:
+    command = args.command_line[1:] if args.command_line[:1] == ["--"] else args.command_line
+    if not command:
+        print("kamioi paused: give a command to run, e.g. kamioi paused -- pg_prove ...")
+        return 2
+    with Stack(get_settings()).worker_paused():
+        return subprocess.call(command)
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up = subparsers.add_parser("up", help="install-free start of the local stack (idempotent)")
     up.add_argument("--quiet", action="store_true", help="print only the final line")
@@ -69,3 +79,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     reset.add_argument("--up", action="store_true", help="bring a fresh stack up afterwards")
     reset.add_argument("--quiet", action="store_true")
     reset.set_defaults(func=_reset)
+    paused = subparsers.add_parser(
+        "paused", help="run a command with the stack's worker stopped (tests that need the data to hold still)"
+    )
+    paused.add_argument("command_line", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+    paused.set_defaults(func=_paused)

@@ -74,6 +74,15 @@ def test_up_twice_second_is_fast_then_status_stop_reset(stack_env: dict[str, str
     assert _kamioi(stack_env, "status").returncode == 0
 
 
+def test_paused_runs_a_command_without_the_worker_then_restarts_it(stack_env: dict[str, str]) -> None:
+    during = _kamioi(stack_env, "paused", "--", sys.executable, "-m", "kamioi", "status")
+    worker_line = next(line for line in during.stdout.splitlines() if line.split()[:1] == ["worker"])
+    assert "stopped" in worker_line
+    assert during.returncode == 3  # the command's own exit status: status says something is down
+    assert _kamioi(stack_env, "status").returncode == 0
+    assert _kamioi(stack_env, "paused").returncode == 2
+
+
 def test_port_taken_names_port_and_setting(stack_env: dict[str, str]) -> None:
     _kamioi(stack_env, "stop")
     with socket.socket() as blocker:
