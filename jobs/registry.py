@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from jobs.context import JobContext
 
 # Modules whose import registers the project's job kinds.
-HANDLER_MODULES = ("jobs.imports.handler", "jobs.map_merchants", "jobs.bulk_review", "jobs.reask_merchants")
+HANDLER_MODULES = (
+    "jobs.imports.handler",
+    "jobs.map_merchants",
+    "jobs.bulk_review",
+    "jobs.reask_merchants",
+    "jobs.link_transactions",
+)
 
 
 class Outcome(enum.Enum):
