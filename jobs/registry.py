@@ -28,6 +28,8 @@ HANDLER_MODULES = (
     "jobs.bulk_review",
     "jobs.reask_merchants",
     "jobs.link_transactions",
+    "jobs.invest",
+    "jobs.correct_allocations",
 )
 
 

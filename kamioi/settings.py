@@ -73,6 +73,24 @@ class Settings(BaseSettings):
     mapping_retry_max_s: float = Field(default=3600.0, gt=0, alias="MAPPING_RETRY_MAX_S")
     mapping_retry_lease_s: float = Field(default=900.0, gt=0, alias="MAPPING_RETRY_LEASE_S")
 
+    # Investing round-ups (jobs/invest.py). Prices: Finnhub's quote API when PRICE_API_KEY is set, else
+    # the labelled sample prices. A quote older than PRICE_MAX_AGE_S is stale (4 days: a long weekend's
+    # last close is still the price to buy at); a ticker that could not be priced is asked again after
+    # base * 2^(n-1) seconds, at most max. Merchants without a ticker are invested in the fallback fund
+    # (empty: they stay mapped until their mapping has a ticker).
+    price_api_base_url: str = Field(default="https://finnhub.io/api/v1", alias="PRICE_API_BASE_URL")
+    price_api_key: str = Field(default="", alias="PRICE_API_KEY")
+    price_timeout_s: float = Field(default=10.0, gt=0, alias="PRICE_TIMEOUT_S")
+    price_max_attempts: int = Field(default=3, ge=1, alias="PRICE_MAX_ATTEMPTS")
+    price_max_concurrency: int = Field(default=4, ge=1, alias="PRICE_MAX_CONCURRENCY")
+    price_max_age_s: float = Field(default=4 * 86400.0, gt=0, alias="PRICE_MAX_AGE_S")
+    price_retry_base_s: float = Field(default=300.0, gt=0, alias="PRICE_RETRY_BASE_S")
+    price_retry_max_s: float = Field(default=6 * 3600.0, gt=0, alias="PRICE_RETRY_MAX_S")
+    invest_fallback_ticker: str = Field(
+        default="VTI", pattern=r"^([A-Z][A-Z0-9.-]{0,9})?$", alias="INVEST_FALLBACK_TICKER"
+    )
+    invest_chunk_rows: int = Field(default=20_000, ge=1, alias="INVEST_CHUNK_ROWS")
+
     # Admin API (api/). Limits follow the product brief: stats cached 5 min, uploads 5 per hour.
     api_cors_origins: list[str] = Field(
         default=["http://127.0.0.1:3000", "http://localhost:3000"], alias="API_CORS_ORIGINS"

@@ -1,6 +1,8 @@
 """`kamioi demo`: the end of `make dev`. Generate a demo transactions file, import it through the import
 job, map its merchants through the map_merchants job (offline provider unless an LLM key is set),
-then print the dashboard and where to look further.
+invest the mapped round-ups through the allocations.invest job (sample prices unless a price key is
+set), then print the dashboard (money invested, holdings, what still waits and why) and where to look
+further.
 
 Jobs run on a worker when one is alive for their kind (`kamioi up` starts one), else in this process.
 The file is generated once into <state dir>/demo/ and kept, so a second run finds the same sha256
@@ -14,6 +16,7 @@ import argparse
 import logging
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +26,54 @@ from jobs import queue
 from jobs.config import get_jobs_settings
 from jobs.imports.service import DuplicateImport, ImportJob, create_import, get_import
 from jobs.inline import InlineRun
+from jobs.invest import INVEST_KIND
 from jobs.map_merchants import MAP_MERCHANTS
 from kamioi.db import connect
 from kamioi.generate import SEEDED_USER_IDS
 from kamioi.mapping.providers.configured import llm_configured
 from kamioi.mapping.sample_files import write_transactions_csv
+from kamioi.prices.configured import price_feed_configured
 from kamioi.settings import Settings, get_settings
 
 DEMO_ROWS = 30_000
 POLL_SECONDS = 0.5
 TOP_MERCHANTS = 12
+TOP_HOLDINGS = 8
 
 DASHBOARD = """
 select count(*) as transactions,
-       count(*) filter (where t.status = 'mapped') as mapped,
+       count(*) filter (where t.status in ('mapped', 'invested')) as mapped,
        count(*) filter (where t.status = 'pending') as pending,
        count(distinct t.merchant_key) as merchants,
-       count(distinct t.merchant_key) filter (where t.status = 'mapped') as merchants_mapped,
+       count(distinct t.merchant_key) filter (where t.status in ('mapped', 'invested')) as merchants_mapped,
        coalesce(sum(t.round_up), 0) as round_up
 from public.transactions as t
 where t.import_job_id = %s
 """
+
+INVESTED = """
+select count(*) filter (where t.status = 'invested'), coalesce(sum(a.amount), 0)
+from public.transactions as t
+left join public.allocations as a on a.transaction_id = t.id and a.txn_date = t.txn_date
+where t.import_job_id = %s
+"""
+
+HOLDINGS = """
+select h.ticker, h.shares, h.invested, h.lots from public.holdings as h
+where h.user_id = %s and h.lots > 0
+order by h.invested desc, h.ticker
+limit %s
+"""
+
+WAITING_REASONS = {
+    "queued": "queued for the next invest run",
+    "no_quote": "no price from the provider yet",
+    "stale_quote": "only a stale price",
+    "unknown_ticker": "ticker unknown to the price provider",
+    "provider_error": "price provider failing, retried later",
+    "no_ticker": "no ticker and no fallback fund",
+    "no_approved_mapping": "mapping no longer approved",
+}
 
 UNMAPPED = """
 select count(distinct t.merchant_key) from public.transactions as t
@@ -122,10 +152,47 @@ def mapped_line(conn: psycopg.Connection[Any], import_job_id: int) -> str:
     return f"{row[1]:,} of {row[0]:,} transactions mapped"
 
 
+def invested_line(conn: psycopg.Connection[Any], import_job_id: int) -> str:
+    row = conn.execute(INVESTED, (import_job_id,)).fetchone()
+    assert row is not None
+    return f"{row[0]:,} transactions invested, {row[1]:,.2f} allocated"
+
+
+def print_investing(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """The dashboard's investing section, holdings of the seeded user, and why round-ups still wait."""
+    row = conn.execute("select public.dashboard_stats() -> 'investing'").fetchone()
+    assert row is not None
+    investing: dict[str, Any] = row[0]
+    waiting = investing["waiting"]
+    pending, mapped = Decimal(str(waiting["pending"]["round_up"])), Decimal(str(waiting["mapped"]["round_up"]))
+    invested = Decimal(str(investing["invested"]))
+    total = invested + pending + mapped
+    source = "Finnhub quotes" if price_feed_configured(settings) else "SAMPLE prices (synthetic, not market data)"
+    print(f"\nInvesting (all users, at {source})")
+    print(f"  invested       {invested:>11,.2f}   in {investing['tickers']:,} tickers, {investing['open_lots']:,} lots")
+    print(f"  waiting        {pending + mapped:>11,.2f}   ({_share(pending + mapped, total)} of all round-ups)")
+    print(f"    {'awaiting mapping or review':<40}{pending:>11,.2f}  {_share(pending, total)}")
+    for reason, count, round_up in conn.execute("select * from public.investing_backlog(%s)",
+                                                (settings.invest_fallback_ticker,)):  # fmt: skip
+        label = f"{WAITING_REASONS.get(reason, reason)} ({count:,})"
+        print(f"    {label:<40}{round_up:>11,.2f}  {_share(round_up, total)}")
+    print(f"\n  holdings of {SEEDED_USER_IDS[1]} (public.holdings, top {TOP_HOLDINGS})")
+    print(f"  {'ticker':<8}{'shares':>16}{'invested':>12}{'lots':>7}")
+    for ticker, shares, amount, lots in conn.execute(HOLDINGS, (SEEDED_USER_IDS[1], TOP_HOLDINGS)):
+        print(f"  {ticker:<8}{shares:>16,.8f}{amount:>12,.2f}{lots:>7,}")
+
+
+def _share(part: Decimal, whole: Decimal) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
 def print_dashboard(conn: psycopg.Connection[Any], import_job_id: int, settings: Settings) -> None:
     row = conn.execute(DASHBOARD, (import_job_id,)).fetchone()
     assert row is not None
     transactions, mapped, pending, merchants, merchants_mapped, round_up = row
+    invested_row = conn.execute(INVESTED, (import_job_id,)).fetchone()
+    assert invested_row is not None
+    invested, allocated = invested_row
     share = f"{100 * mapped / transactions:.1f}%" if transactions else "-"
     calls = conn.execute("select count(*) from public.llm_calls").fetchone()
     provider = "LLM " + settings.llm_model if llm_configured(settings) else "offline provider (no LLM key set)"
@@ -135,7 +202,7 @@ def print_dashboard(conn: psycopg.Connection[Any], import_job_id: int, settings:
         f"  merchants      {merchants:>8,}   mapped {merchants_mapped:,}"
         f"   pending review {merchants - merchants_mapped:,}"
     )
-    print(f"  round-ups      {round_up:>11,.2f}")
+    print(f"  round-ups      {round_up:>11,.2f}   invested {allocated:,.2f} ({invested:,} transactions)")
     print(f"  LLM calls      {calls[0] if calls else 0:>8,}   (public.llm_calls, all time)")
     print(f"\n  {'top merchants':<34}{'txns':>7}  {'ticker':<7} status")
     for merchant, count, ticker, status, tier in conn.execute(TOP, (import_job_id, TOP_MERCHANTS)):
@@ -196,7 +263,16 @@ def _demo(args: argparse.Namespace) -> int:
             if state != "succeeded":
                 print(f"kamioi demo: mapping ended {state}", file=sys.stderr)
                 return 1
+        # Mapping queued allocations.invest as it linked transactions; one more run picks up whatever a
+        # run still in progress had passed, so the dashboard shows every mapped round-up invested.
+        invest_job = queue.enqueue(conn, INVEST_KIND)
+        print(f"investing round-ups (job {invest_job})", flush=True)
+        state = run_job(settings.db_url, invest_job, INVEST_KIND, lambda c: invested_line(c, job.id))
+        if state != "succeeded":
+            print(f"kamioi demo: investing ended {state}", file=sys.stderr)
+            return 1
         print_dashboard(conn, job.id, settings)
+        print_investing(conn, settings)
     print_links(settings)
     return 0
 
@@ -216,6 +292,8 @@ def unmapped_merchants(conn: psycopg.Connection[Any], import_job_id: int) -> int
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    parser = subparsers.add_parser("demo", help="generate, import and map a demo file, then print the dashboard")
+    parser = subparsers.add_parser(
+        "demo", help="generate, import, map and invest a demo file, then print the dashboard"
+    )
     parser.add_argument("--rows", type=int, default=DEMO_ROWS, help=f"rows in a new demo file (default {DEMO_ROWS})")
     parser.set_defaults(func=_demo)

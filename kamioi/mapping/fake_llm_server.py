@@ -18,7 +18,6 @@ import asyncio
 import json
 import re
 import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,11 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from kamioi.local_server import serve_app_in_thread, socket_root, uvicorn_server
 from kamioi.mapping.prompt import extract_batch
 
 Mode = Literal[
@@ -269,37 +268,13 @@ class FakeLLMControl:
         return result
 
 
-def _server(app: FastAPI) -> uvicorn.Server:
-    # Short graceful shutdown: a `slow` request still sleeping must not hold up a test run.
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    return uvicorn.Server(config)
-
-
-def _base_url(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://{host}:{port}/v1"
-
-
 @contextmanager
 def serve_in_thread(
     mode: Mode = "good", *, host: str = "127.0.0.1", port: int = 0, fail_first: int = 2, slow_s: float = 2.0
 ) -> Iterator[str]:
     """Run the server on a background thread; yields the base URL (http://host:port/v1)."""
-    sock = socket.create_server((host, port))
-    server = _server(create_app(mode, fail_first=fail_first, slow_s=slow_s))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake LLM server did not start")
-            time.sleep(0.01)
-        yield _base_url(sock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
+    with serve_app_in_thread(create_app(mode, fail_first=fail_first, slow_s=slow_s), host=host, port=port) as root:
+        yield root + "/v1"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -311,8 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow-s", type=float, default=2.0, help="delay in slow mode")
     args = parser.parse_args(argv)
     sock = socket.create_server((args.host, args.port))
-    print(f"fake LLM server listening on {_base_url(sock)}", flush=True)
-    _server(create_app(args.mode, fail_first=args.fail_first, slow_s=args.slow_s)).run(sockets=[sock])
+    print(f"fake LLM server listening on {socket_root(sock)}/v1", flush=True)
+    uvicorn_server(create_app(args.mode, fail_first=args.fail_first, slow_s=args.slow_s)).run(sockets=[sock])
 
 
 if __name__ == "__main__":
