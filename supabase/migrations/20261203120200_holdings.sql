@@ -10,7 +10,9 @@
  * whose holdings go with them, so INSERT and DELETE are the two events to follow.
  *
  * A position that was fully reversed keeps its row with lots = 0 and shares = 0 (the app may show
- * it as a former holding; filter lots > 0 for the current portfolio).
+ * it as a former holding; filter lots > 0 for the current portfolio). No CHECK on the sums: an
+ * upsert's proposed row (a statement of reversals alone) is checked before it meets its conflict;
+ * the property tests compare every row with a recomputation from allocations instead.
  *
  * RLS: a user reads their own holdings, admins read all; nobody writes them through the Data API.
  * Reads: `supabase.from('holdings').select()` (the policy's user_id filter is the primary key's
@@ -22,7 +24,7 @@ create table public.holdings (
   ticker text not null,
   shares numeric(20, 8) not null,
   invested numeric(14, 2) not null,
-  lots integer not null check (lots >= 0),
+  lots integer not null,
   updated_at timestamptz not null default now(),
   primary key (user_id, ticker)
 );

@@ -1,10 +1,10 @@
 -- The database contract: tables, columns, RLS everywhere, indexes, partitions, function hygiene.
 begin;
 \ir _helpers.psql
-select plan(32);
+select plan(37);
 
 select has_table('public', t, 'table public.' || t || ' exists')
-from unnest(array['profiles', 'merchants', 'llm_mappings', 'transactions', 'allocations']) as t;
+from unnest(array['profiles', 'merchants', 'llm_mappings', 'transactions', 'allocations', 'prices', 'holdings']) as t;
 
 select columns_are('public', 'profiles',
   array['id', 'email', 'display_name', 'role', 'created_at', 'updated_at']);
@@ -17,9 +17,14 @@ select columns_are('public', 'llm_mappings', array[
   'provider_error', 'next_attempt_at']);
 select columns_are('public', 'transactions', array[
   'id', 'user_id', 'txn_date', 'descriptor', 'merchant_key', 'amount', 'round_up', 'status', 'mapping_id',
-  'import_job_id', 'import_line', 'created_at', 'updated_at']);
-select columns_are('public', 'allocations',
-  array['id', 'transaction_id', 'txn_date', 'user_id', 'ticker', 'amount', 'shares', 'created_at']);
+  'import_job_id', 'import_line', 'created_at', 'updated_at', 'allocation_lot']);
+select columns_are('public', 'allocations', array[
+  'id', 'transaction_id', 'txn_date', 'user_id', 'ticker', 'amount', 'shares', 'created_at', 'kind', 'lot',
+  'price_id', 'price', 'mapping_id', 'mapping_created_at']);
+select columns_are('public', 'prices', array['id', 'ticker', 'as_of', 'price', 'source', 'fetched_at']);
+select columns_are('public', 'holdings', array['user_id', 'ticker', 'shares', 'invested', 'lots', 'updated_at']);
+select col_is_unique('public', 'allocations', array['transaction_id', 'txn_date', 'lot', 'kind'],
+  'one buy and at most one reversal per lot of a transaction');
 
 select col_type_is('public', 'llm_mappings', 'confidence', 'numeric(5,4)', 'confidence is numeric(5,4)');
 select col_type_is('public', 'transactions', 'amount', 'numeric(12,2)', 'amount is numeric(12,2)');
@@ -81,8 +86,8 @@ select is(
 
 select set_eq($$ select jobname || ' ' || schedule from cron.job where jobname like 'kamioi-%' $$,
   array['kamioi-maintain-partitions 15 3 * * *', 'kamioi-compact-stats * * * * *',
-        'kamioi-reask-merchants * * * * *'],
-  'pg_cron runs partition maintenance daily, stats compaction and the merchant re-ask scheduler every minute');
+        'kamioi-reask-merchants * * * * *', 'kamioi-invest-mapped * * * * *'],
+  'pg_cron runs partition maintenance daily; stats compaction, the merchant re-ask and investing schedulers every minute');
 
 select * from finish();
 rollback;

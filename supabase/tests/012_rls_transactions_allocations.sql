@@ -1,16 +1,18 @@
--- transactions and allocations: a user reads only their own; admins read and write all; only
--- trusted roles and admins write; anon nothing.
+-- transactions and allocations: a user reads only their own; admins read all and write
+-- transactions; allocations are written by the allocation engine only (no API role inserts,
+-- updates or deletes them, admins included) and never updated by anyone; anon nothing.
 begin;
 \ir _helpers.psql
-select plan(28);
+select plan(31);
 
 insert into public.transactions (id, user_id, txn_date, descriptor, merchant_key, amount, round_up)
 values (9000000000001, :'alice', current_date, 'STARBUCKS #1', 'starbucks', 4.25, 0.75),
        (9000000000002, :'alice', current_date - 1, 'AMAZON MKTPL', 'amazon', 19.10, 0.90),
        (9000000000003, :'bob', current_date, 'SHELL OIL', 'shell', 40.00, 0);
-insert into public.allocations (id, transaction_id, txn_date, user_id, ticker, amount, shares)
-values (9000000000001, 9000000000001, current_date, :'alice', 'SBUX', 0.75, 0.0075),
-       (9000000000002, 9000000000003, current_date, :'bob', 'SHEL', 1.00, 0.0150);
+select tests.test_price('SBUX') as price_id \gset
+insert into public.allocations (id, transaction_id, txn_date, user_id, ticker, amount, shares, price_id, price)
+values (9000000000001, 9000000000001, current_date, :'alice', 'SBUX', 0.75, 0.0075, :price_id, 100),
+       (9000000000002, 9000000000003, current_date, :'bob', 'SBUX', 1.00, 0.0100, :price_id, 100);
 
 -- anon
 select tests.authenticate_as_anon();
@@ -35,13 +37,13 @@ select results_eq($$with u as (update public.transactions set amount = 0 where i
   select count(*)::int from u$$, array[0], 'a user cannot update any transaction');
 select results_eq('with d as (delete from public.transactions where id > 9000000000000 returning 1) select count(*)::int from d',
   array[0], 'a user cannot delete transactions');
-select throws_ok($$insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares)
-  values (9000000000001, current_date, '$$ || :'alice' || $$', 'SBUX', 1, 1)$$, '42501', null,
+select throws_ok($$insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares, price_id, price)
+  values (9000000000001, current_date, '$$ || :'alice' || $$', 'SBUX', 1, 1, $$ || :price_id || $$, 1)$$, '42501', null,
   'a user cannot insert allocations');
-select results_eq($$with u as (update public.allocations set shares = 100 where id > 9000000000000 returning 1)
-  select count(*)::int from u$$, array[0], 'a user cannot update allocations');
-select results_eq('with d as (delete from public.allocations where id > 9000000000000 returning 1) select count(*)::int from d',
-  array[0], 'a user cannot delete allocations');
+select throws_ok('update public.allocations set shares = 100 where id > 9000000000000', '42501', null,
+  'a user cannot update allocations');
+select throws_ok('delete from public.allocations where id > 9000000000000', '42501', null,
+  'a user cannot delete allocations');
 
 -- another user
 select tests.authenticate_as(:'bob');
@@ -60,14 +62,15 @@ select lives_ok($$insert into public.transactions (id, user_id, txn_date, descri
   values (9000000000004, '$$ || :'bob' || $$', current_date, 'ADMIN FIX', 1)$$, 'an admin inserts transactions');
 select results_eq($$with u as (update public.transactions set status = 'mapped' where id = 9000000000004 returning 1)
   select count(*)::int from u$$, array[1], 'an admin updates transactions');
-select lives_ok($$insert into public.allocations (id, transaction_id, txn_date, user_id, ticker, amount, shares)
-  values (9000000000003, 9000000000004, current_date, '$$ || :'bob' || $$', 'SHEL', 1, 0.01)$$, 'an admin inserts allocations');
-select results_eq($$with u as (update public.allocations set shares = 0.02 where id = 9000000000003 returning 1)
-  select count(*)::int from u$$, array[1], 'an admin updates allocations');
-select throws_ok('delete from public.transactions where id = 9000000000004', '23503', null,
+select throws_ok($$insert into public.allocations (id, transaction_id, txn_date, user_id, ticker, amount, shares, price_id, price)
+  values (9000000000003, 9000000000004, current_date, '$$ || :'bob' || $$', 'SBUX', 1, 0.01, $$ || :price_id || $$, 100)$$,
+  '42501', null, 'an admin cannot insert allocations either (only the allocation engine does)');
+select throws_ok('update public.allocations set shares = 0.02 where id = 9000000000001', '42501', null,
+  'an admin cannot update allocations');
+select throws_ok('delete from public.allocations where id = 9000000000001', '42501', null,
+  'an admin cannot delete allocations');
+select throws_ok('delete from public.transactions where id = 9000000000001', '23503', null,
   'a transaction with allocations cannot be deleted (investment records are kept)');
-select results_eq('with d as (delete from public.allocations where id = 9000000000003 returning 1) select count(*)::int from d',
-  array[1], 'an admin deletes allocations');
 select results_eq('with d as (delete from public.transactions where id = 9000000000004 returning 1) select count(*)::int from d',
   array[1], 'an admin deletes transactions');
 
@@ -79,8 +82,18 @@ select results_eq('select count(*)::int from public.transactions where id > 9000
   'service_role reads every transaction');
 select lives_ok($$update public.transactions set status = 'invested' where id = 9000000000005$$,
   'service_role updates transactions');
-select lives_ok($$insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares)
-  values (9000000000005, current_date, '$$ || :'alice' || $$', 'SPY', 0.5, 0.001)$$, 'service_role inserts allocations');
+select lives_ok($$insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares, price_id, price)
+  values (9000000000005, current_date, '$$ || :'alice' || $$', 'SBUX', 0.5, 0.005, $$ || :price_id || $$, 100)$$,
+  'service_role (the trusted backend) inserts allocations');
+select throws_ok($$insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares, price_id, price)
+  values (9000000000005, current_date, '$$ || :'alice' || $$', 'SBUX', 0.5, 0.005, $$ || :price_id || $$, 100)$$,
+  '23505', null, 'a second buy of the same lot is refused (exactly once is a constraint)');
+select throws_ok('update public.allocations set shares = 0 where id = 9000000000001', '55000', null,
+  'nobody updates an allocation, not even service_role: corrections are reversals');
+
+select tests.clear_authentication();
+select throws_ok('update public.allocations set ticker = ticker where id = 9000000000001', '55000', null,
+  'not even the owner role updates an allocation');
 
 select tests.clear_authentication();
 select * from finish();

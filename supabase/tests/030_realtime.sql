@@ -10,8 +10,8 @@ select tests.authenticate_as_service_role();
 insert into public.transactions (id, user_id, txn_date, descriptor, amount)
 values (9000000000001, :'alice', current_date, 'A1', 1), (9000000000002, :'alice', current_date, 'A2', 2),
        (9000000000003, :'bob', current_date, 'B1', 3);
-insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares)
-values (9000000000001, current_date, :'alice', 'SBUX', 0.5, 0.001);
+insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares, price_id, price)
+values (9000000000001, current_date, :'alice', 'SBUX', 0.5, 0.005, tests.test_price('SBUX'), 100);
 update public.transactions set status = 'mapped' where id in (9000000000001, 9000000000002);
 select tests.clear_authentication();
 

@@ -1,8 +1,8 @@
 -- dashboard_stats() equals a fresh COUNT/SUM after inserts, bulk INSERT ... SELECT, status
--- updates, deletes, compaction and TRUNCATE.
+-- updates, investing and corrections by the allocation engine, deletes, compaction and TRUNCATE.
 begin;
 \ir _helpers.psql
-select plan(12);
+select plan(16);
 
 -- The seeds' way: recompute everything with COUNT/SUM over the tables, in dashboard_stats' shape.
 create function tests.fresh_stats()
@@ -32,7 +32,30 @@ as $$
             'count', n, 'amount', amount, 'round_up', round_up)) from (
           select status, count(*) as n, sum(amount) as amount, sum(round_up) as round_up
           from public.transactions group by status) as s), '{}'::jsonb))
-      from public.transactions)
+      from public.transactions),
+    'investing', (
+      with by_ticker as (
+        select ticker, sum(case kind when 'buy' then 1 else -1 end) as lots, sum(amount) as amount,
+               sum(shares) as shares
+        from public.allocations group by ticker
+        having sum(case kind when 'buy' then 1 else -1 end) > 0
+      ), waiting as (
+        select status, count(*) as n, coalesce(sum(round_up), 0) as round_up
+        from public.transactions where status in ('pending', 'mapped') group by status
+      )
+      select jsonb_build_object(
+        'invested', coalesce((select sum(amount) from by_ticker), 0),
+        'open_lots', coalesce((select sum(lots) from by_ticker), 0),
+        'tickers', (select count(*) from by_ticker),
+        'top_tickers', coalesce((
+          select jsonb_agg(jsonb_build_object('ticker', ticker, 'amount', amount, 'shares', shares, 'lots', lots)
+                           order by amount desc, ticker)
+          from (select * from by_ticker order by amount desc, ticker limit 25) as top), '[]'::jsonb),
+        'waiting', jsonb_build_object(
+          'pending', jsonb_build_object('count', coalesce((select n from waiting where status = 'pending'), 0),
+                                        'round_up', coalesce((select round_up from waiting where status = 'pending'), 0)),
+          'mapped', jsonb_build_object('count', coalesce((select n from waiting where status = 'mapped'), 0),
+                                       'round_up', coalesce((select round_up from waiting where status = 'mapped'), 0)))))
   )
 $$;
 
@@ -73,6 +96,26 @@ update public.transactions set status = 'invested' where descriptor like 'BULK %
 update public.transactions set amount = amount + 1 where descriptor like 'BULK 2%';
 select is(public.dashboard_stats(), tests.fresh_stats(), 'stats match after status updates');
 
+-- investing: the engine buys lots; a ticker change reverses them and the next run buys them again
+with fuel as (
+  insert into public.llm_mappings (merchant_name, merchant_key, ticker, status, admin_approved, category)
+  values ('ZQ FUEL', 'zq fuel', 'SHEL', 'approved', true, 'TRANSPORTATION') returning id, created_at)
+insert into public.merchants (merchant_key, display_name, mapping_id, mapping_created_at)
+select 'zq fuel', 'ZQ Fuel', id, created_at from fuel;
+insert into public.prices (ticker, as_of, price, source) values ('SHEL', now(), 25, 'test'), ('VTI', now(), 300, 'test');
+insert into public.transactions (user_id, txn_date, descriptor, merchant_key, amount, round_up, status)
+select case when g % 2 = 0 then :'alice'::uuid else :'bob'::uuid end, current_date - (g % 90), 'ZQ FUEL ' || g,
+       'zq fuel', 10 + g / 100.0, ((100 - g % 100) % 100) / 100.0, 'mapped'
+from generate_series(1, 3000) as g;
+select invested from private.invest_chunk(0, 100000, 'VTI', interval '1 day');
+select is(public.dashboard_stats(), tests.fresh_stats(), 'stats match after investing');
+update public.llm_mappings set ticker = null where merchant_key = 'zq fuel';
+select id as fuel_id from public.llm_mappings where merchant_key = 'zq fuel' \gset
+select private.correct_allocations_chunk(:fuel_id, 'VTI', 100000);
+select is(public.dashboard_stats(), tests.fresh_stats(), 'stats match after a correction reversed the lots');
+select invested from private.invest_chunk(0, 100000, 'VTI', interval '1 day');
+select is(public.dashboard_stats(), tests.fresh_stats(), 'stats match after the corrected lots were bought again');
+
 -- a status change by review_mapping as an admin
 select tests.authenticate_as(:'admin');
 select id as review_id, created_at as review_at from public.llm_mappings where merchant_key = 'my cafe' \gset
@@ -105,6 +148,8 @@ select is(public.dashboard_stats(), tests.fresh_stats(), 'stats match after a ro
 truncate public.allocations, public.transactions;
 select is(public.dashboard_stats() -> 'transactions', tests.fresh_stats() -> 'transactions',
   'transaction stats match after TRUNCATE');
+select is(public.dashboard_stats() -> 'investing', tests.fresh_stats() -> 'investing',
+  'investing stats match after TRUNCATE');
 
 select * from finish();
 rollback;

@@ -57,8 +57,8 @@ select is((select pg_get_expr(c.relpartbound, c.oid) from pg_class c where c.oid
 -- Rows pinned by a foreign key (an allocation's transaction) stay in the default partition.
 insert into public.transactions (id, user_id, txn_date, descriptor, amount)
 values (9000000000005, :'alice', '2041-07-04', 'PINNED', 5);
-insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares)
-values (9000000000005, '2041-07-04', :'alice', 'SPY', 1, 0.001);
+insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares, price_id, price)
+values (9000000000005, '2041-07-04', :'alice', 'SPY', 1, 0.01, tests.test_price('SPY'), 100);
 select is(private.create_month_partition('public.transactions', '2041-07-01'), 'skipped',
   'a month whose default-partition rows are referenced is skipped');
 select results_eq('select tests.partition_of(tableoid) from public.transactions where id = 9000000000005',
