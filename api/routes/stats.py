@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/stats", tags=["stats"])
 
 @router.get(
     "/dashboard",
-    summary="Dashboard totals (mappings by status/category, transactions, round-ups)",
+    summary="Dashboard totals (mappings by status/category, transactions, round-ups, investing)",
     responses={**ADMIN_ERRORS, 200: {"headers": CACHE_HEADER}},
 )
 async def dashboard(res: Res, admin: CurrentAdmin, response: Response) -> DashboardStats:
