@@ -99,6 +99,8 @@ class FinnhubProvider:
             raise _Retryable(f"timed out after {self._timeout_s:g}s") from err
         except httpx.TransportError as err:
             raise _Retryable(f"transport error: {err.__class__.__name__}") from err
+        except httpx.HTTPError as err:  # a reply that cannot be read (DecodingError): asking again gets the same
+            return PriceProblem(ticker, "provider_error", f"unreadable reply: {err.__class__.__name__}")
         if response.status_code in RETRYABLE_STATUS:
             raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
         if response.status_code != 200:
@@ -132,7 +134,8 @@ def parse_quote(ticker: str, body: Any) -> PriceAnswer:
 
 
 def _finite(*values: float) -> bool:
-    return all(not isinstance(v, bool) and math.isfinite(v) for v in values)
+    # An int is finite however large; math.isfinite would raise OverflowError past a float's range.
+    return all(not isinstance(v, bool) and (isinstance(v, int) or math.isfinite(v)) for v in values)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -24,7 +24,7 @@ select u.ticker, u.reason, u.detail, now() + make_interval(secs => %(base_s)s)
 from unnest(%(tickers)s::text[], %(reasons)s::text[], %(details)s::text[]) as u (ticker, reason, detail)
 on conflict (ticker) do update
   set reason = excluded.reason, detail = excluded.detail, attempts = h.attempts + 1, last_tried_at = now(),
-      retry_at = now() + make_interval(secs => least(%(base_s)s * 2 ^ h.attempts, %(max_s)s))
+      retry_at = now() + make_interval(secs => least(%(base_s)s * 2 ^ least(h.attempts, 60), %(max_s)s))
 """
 
 RELEASE = "delete from private.price_holds where ticker = any(%s::text[])"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -119,6 +120,10 @@ def test_a_failing_price_provider_holds_the_ticker_and_a_later_run_invests(
     assert ledger_problems(conn, prefix) == []
 
 
+def claimed_by(conn: psycopg.Connection[Any], job_id: int, pid: int) -> bool:
+    return f":{pid}:" in (queue_state(conn, job_id)["locked_by"] or "")
+
+
 def test_kill_9_at_random_points_never_invests_twice_or_skips(
     settings: Settings, conn: psycopg.Connection[Any], workers: Workers, make_user: Callable[[str], str]
 ) -> None:
@@ -135,8 +140,7 @@ def test_kill_9_at_random_points_never_invests_twice_or_skips(
         if queue_state(conn, job)["state"] == "succeeded":
             job = queue.enqueue(conn, INVEST_KIND, {"chunk_rows": 25}, max_attempts=50)
         proc = workers.start(INVEST_KIND, concurrency=1)
-        claimed_by = f":{proc.pid}:"
-        wait_until(lambda j=job, c=claimed_by: c in (queue_state(conn, j)["locked_by"] or ""), 20, "the claim")
+        wait_until(partial(claimed_by, conn, job, proc.pid), 20, "the claim")
         time.sleep(rng.uniform(0.0, 0.4))
         proc.kill()
         proc.wait(timeout=10)
