@@ -73,17 +73,22 @@ as $$
     order by t.id
     limit greatest(p_limit, 1)
     for update of t skip locked
-  ), resolved as (
-    select c.*, m.id as mapping_id, m.created_at as mapping_created_at,
+  ), in_force as (
+    -- Once per merchant of the chunk (hundreds), not once per transaction (thousands).
+    select mr.merchant_key, m.id as mapping_id, m.created_at as mapping_created_at,
            coalesce(m.ticker, nullif(p_fallback_ticker, '')) as ticker
-    from chunk as c
-    left join public.merchants as mr on mr.merchant_key = c.merchant_key
-    left join public.llm_mappings as m
+    from public.merchants as mr
+    join public.llm_mappings as m
       on m.id = mr.mapping_id and m.created_at = mr.mapping_created_at and m.status = 'approved'
+    where mr.merchant_key in (select c.merchant_key from chunk as c)
+  ), resolved as (
+    select c.*, f.mapping_id, f.mapping_created_at, f.ticker
+    from chunk as c
+    left join in_force as f on f.merchant_key = c.merchant_key
   ), quotes as (
     select distinct on (p.ticker) p.ticker, p.id, p.price
     from public.prices as p
-    where p.ticker in (select r.ticker from resolved as r where r.round_up > 0)
+    where p.ticker in (select f.ticker from in_force as f)
       and p.as_of >= now() - p_max_price_age
     order by p.ticker, p.as_of desc, p.id desc
   ), decided as (
