@@ -20,7 +20,7 @@ on conflict on constraint prices_one_quote_per_source do nothing
 
 HOLD = """
 insert into private.price_holds as h (ticker, reason, detail, retry_at)
-select u.ticker, u.reason, u.detail, now() + make_interval(secs => %(base_s)s)
+select u.ticker, u.reason, u.detail, now() + make_interval(secs => least(%(base_s)s, %(max_s)s))
 from unnest(%(tickers)s::text[], %(reasons)s::text[], %(details)s::text[]) as u (ticker, reason, detail)
 on conflict (ticker) do update
   set reason = excluded.reason, detail = excluded.detail, attempts = h.attempts + 1, last_tried_at = now(),
