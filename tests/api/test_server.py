@@ -14,7 +14,7 @@ def test_uvicorn_serves_the_api_end_to_end(api_server: str, admin_headers: dict[
         assert stats.status_code == 200
         assert stats.headers["x-request-id"] == "wire-1"
         assert stats.headers["x-cache"] in ("hit", "miss", "stale")
-        assert set(stats.json()) == {"computed_at", "mappings", "transactions"}
+        assert set(stats.json()) == {"computed_at", "mappings", "transactions", "investing"}
         refused = client.get("/v1/stats/dashboard")
         assert refused.status_code == 401
         assert refused.headers["content-type"] == "application/problem+json"
