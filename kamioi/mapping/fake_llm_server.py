@@ -25,12 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from kamioi.local_server import serve_app_in_thread, socket_root, uvicorn_server
+from kamioi.local_server import FakeServerControl, serve_app_in_thread, socket_root, uvicorn_server
 from kamioi.mapping.prompt import extract_batch
 
 Mode = Literal[
@@ -205,21 +204,24 @@ def create_app(mode: Mode = "good", *, fail_first: int = 2, slow_s: float = 2.0)
     state = FakeState(mode=mode, fail_first=fail_first, slow_s=slow_s)
 
     async def chat_completions(request: Request) -> JSONResponse:
-        state.requests += 1
-        request_no = state.requests
-        state.in_flight += 1
-        state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        # Counted against the mode it arrived in: a slow request still running when a test switches
+        # modes must not show up in the next mode's counters.
+        now = state
+        now.requests += 1
+        request_no = now.requests
+        now.in_flight += 1
+        now.max_in_flight = max(now.max_in_flight, now.in_flight)
         try:
             try:
                 body = await request.json()
             except ValueError:
                 body = None
-            state.last_body = body
-            state.last_authorization = request.headers.get("authorization")
-            response = await respond(state, body, request_no)
+            now.last_body = body
+            now.last_authorization = request.headers.get("authorization")
+            response = await respond(now, body, request_no)
         finally:
-            state.in_flight -= 1
-        state.statuses[response.status_code] += 1
+            now.in_flight -= 1
+        now.statuses[response.status_code] += 1
         return response
 
     app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"])
@@ -244,28 +246,10 @@ def create_app(mode: Mode = "good", *, fail_first: int = 2, slow_s: float = 2.0)
     return app
 
 
-class FakeLLMControl:
-    """Client for the control endpoints, so tests and fault drills can flip modes and read counters."""
+class FakeLLMControl(FakeServerControl):
+    """Control client of this server; base_url is what an OpenAI-compatible client uses."""
 
-    def __init__(self, root: str, http: httpx.AsyncClient) -> None:
-        self.root = root.rstrip("/")
-        self._http = http
-
-    @property
-    def base_url(self) -> str:
-        """What an OpenAI-compatible client should use as its base URL."""
-        return f"{self.root}/v1"
-
-    async def set_mode(self, mode: Mode, **options: float) -> None:
-        """Switch mode (options: fail_first, slow_s, retry_after_s) and zero the counters."""
-        response = await self._http.post(f"{self.root}/__mode", json={"mode": mode, **options})
-        response.raise_for_status()
-
-    async def stats(self) -> dict[str, Any]:
-        response = await self._http.get(f"{self.root}/__stats")
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+    api_path = "/v1"
 
 
 @contextmanager

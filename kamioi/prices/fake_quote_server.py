@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, get_args
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from kamioi.local_server import serve_app_in_thread, socket_root, uvicorn_server
+from kamioi.local_server import FakeServerControl, serve_app_in_thread, socket_root, uvicorn_server
 from kamioi.prices.sample import sample_prices
 
 Mode = Literal[
@@ -183,28 +182,10 @@ def create_app(mode: Mode = "good", *, token: str = DEFAULT_TOKEN, fail_first: i
     return app
 
 
-class FakeQuoteControl:
-    """Client for the control endpoints, so tests and fault drills can flip modes and read counters."""
+class FakeQuoteControl(FakeServerControl):
+    """Control client of this server; base_url is what a Finnhub client (PRICE_API_BASE_URL) uses."""
 
-    def __init__(self, root: str, http: httpx.AsyncClient) -> None:
-        self.root = root.rstrip("/")
-        self._http = http
-
-    @property
-    def base_url(self) -> str:
-        """What a Finnhub client should use as its base URL (PRICE_API_BASE_URL)."""
-        return f"{self.root}/api/v1"
-
-    async def set_mode(self, mode: Mode, **options: float) -> None:
-        """Switch mode (options: fail_first, slow_s, retry_after_s, stale_s) and zero the counters."""
-        response = await self._http.post(f"{self.root}/__mode", json={"mode": mode, **options})
-        response.raise_for_status()
-
-    async def stats(self) -> dict[str, Any]:
-        response = await self._http.get(f"{self.root}/__stats")
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+    api_path = "/api/v1"
 
 
 @contextmanager
