@@ -15,8 +15,10 @@
  * the property tests compare every row with a recomputation from allocations instead.
  *
  * RLS: a user reads their own holdings, admins read all; nobody writes them through the Data API.
- * Reads: `supabase.from('holdings').select()` (the policy's user_id filter is the primary key's
- * prefix) or public.list_my_allocations() for the lots behind them.
+ * Reads: public.list_my_holdings() (or `.from('holdings').select().eq('user_id', uid)`): the
+ * explicit user filter seeks the primary key, while RLS alone (`user_id = uid OR admin`, an OR
+ * the planner cannot turn into an index condition) would scan the table. The lots behind a
+ * holding: public.list_my_allocations().
  */
 
 create table public.holdings (
@@ -92,6 +94,22 @@ create trigger allocations_holdings_delete
   after delete on public.allocations
   referencing old table as old_rows
   for each statement execute function private.remove_allocations_from_holdings();
+
+create or replace function public.list_my_holdings()
+returns setof public.holdings
+language sql
+stable
+set search_path = ''
+as $$
+  select h.* from public.holdings as h
+  where h.user_id = (select auth.uid()) and h.lots > 0
+  order by h.invested desc, h.ticker
+$$;
+comment on function public.list_my_holdings() is
+  'The caller''s current holdings (open lots), largest first: one primary-key range, O(holdings).';
+
+revoke execute on function public.list_my_holdings() from public, anon;
+grant execute on function public.list_my_holdings() to authenticated, service_role;
 
 /*
  * public.list_my_allocations: the caller's allocations newest first, keyset on

@@ -3,7 +3,7 @@
 -- held tickers, exactly once); corrections (reversal, reinvestment as the next lot); broadcasts.
 begin;
 \ir _helpers.psql
-select plan(40);
+select plan(43);
 
 -- Merchants: a listed brand, a private one (no ticker: the fallback fund), one whose ticker has no
 -- price, one with a stale price, one whose mapping was rejected after its transactions were mapped.
@@ -37,6 +37,15 @@ values (9100000000001, :'alice', current_date, 'ZQ BREW 1', 'zq brew', 4.50, 0.5
        (9100000000006, :'alice', current_date, 'ZQ NOPRICE', 'zq noprice', 1.70, 0.30, 'mapped'),
        (9100000000007, :'bob', current_date, 'ZQ GONE', 'zq gone', 1.80, 0.20, 'mapped'),
        (9100000000008, :'bob', current_date, 'ZQ STALE', 'zq stale', 1.90, 0.10, 'mapped');
+
+create function tests.plan_lines(p_query text)
+returns setof text
+language plpgsql
+as $$
+begin
+  return query execute 'explain (costs off) ' || p_query;
+end;
+$$;
 
 -- The engine ----------------------------------------------------------------------------------
 select results_eq(
@@ -183,6 +192,13 @@ select throws_ok($$insert into public.holdings (user_id, ticker, shares, investe
   values ('$$ || :'alice' || $$', 'AAPL', 1000, 0, 1)$$, '42501', null, 'a user cannot write holdings');
 select results_eq($$select distinct user_id::text from public.list_my_allocations()$$, array[:'alice'],
   'list_my_allocations returns only the caller''s allocations');
+select results_eq($$select ticker from public.list_my_holdings()$$, array['MCD'],
+  'list_my_holdings returns the caller''s open positions only (SBUX and VTI were reversed)');
+set local enable_seqscan = off;  -- a test table is tiny: ask whether the key can be sought at all
+select ok((select string_agg(p, ' ') from tests.plan_lines(
+  'select h.* from public.holdings as h where h.user_id = (select auth.uid()) and h.lots > 0') as p)
+  ~ 'Index Cond: \(user_id = ', 'the holdings read seeks the primary key by user');
+reset enable_seqscan;
 select throws_ok('select * from public.investing_backlog()', '42501', null, 'a user cannot call investing_backlog');
 select throws_ok($$select * from private.invest_chunk(0, 10, 'VTI', interval '1 day')$$, '42501', null,
   'a user cannot run the engine');
@@ -190,6 +206,8 @@ select throws_ok($$select * from private.invest_chunk(0, 10, 'VTI', interval '1 
 select tests.authenticate_as(:'bob');
 select is_empty($$select * from public.holdings where user_id = '$$ || :'alice' || $$'$$,
   'another user''s holdings are invisible');
+select is((select count(*)::int from public.list_my_holdings() where user_id <> :'bob'), 0,
+  'list_my_holdings never returns another user''s rows');
 
 select tests.authenticate_as(:'admin');
 select throws_ok($$insert into public.prices (ticker, as_of, price, source) values ('SBUX', now(), 1, 'admin')$$,
