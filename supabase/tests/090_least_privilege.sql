@@ -29,6 +29,20 @@ as $$
   )
 $$;
 
+-- Whether a policy applying to the role (directly or through PUBLIC) calls the function.
+create function tests.policy_needs(p_function oid, p_role name)
+returns boolean
+language sql
+stable
+as $$
+  select exists (
+    select 1 from pg_catalog.pg_depend as d
+    join pg_catalog.pg_policy as p on d.classid = 'pg_catalog.pg_policy'::regclass and d.objid = p.oid
+    where d.refclassid = 'pg_catalog.pg_proc'::regclass and d.refobjid = p_function
+      and (0::oid = any (p.polroles) or p_role::regrole::oid = any (p.polroles))
+  )
+$$;
+
 -- What a role may do to a relation: table privileges, and column privileges where they exist.
 create function tests.relation_privileges(p_role name, p_relation oid)
 returns text[]
@@ -125,11 +139,7 @@ select is(
    from pg_catalog.pg_proc as p
    where p.pronamespace in ('public'::regnamespace, 'private'::regnamespace)
      and has_function_privilege('anon', p.oid, 'EXECUTE')
-     and not exists (  -- only a policy written for anon could need one of its helpers
-       select 1 from pg_catalog.pg_depend as d
-       join pg_catalog.pg_policy as pol on d.classid = 'pg_catalog.pg_policy'::regclass and d.objid = pol.oid
-       where d.refclassid = 'pg_catalog.pg_proc'::regclass and d.refobjid = p.oid
-         and (0::oid = any (pol.polroles) or 'anon'::regrole::oid = any (pol.polroles)))),
+     and not tests.policy_needs(p.oid, 'anon')),  -- only a policy written for anon could
   '{}'::text[],
   'anon executes no function in public or private');
 
@@ -141,11 +151,7 @@ select is(
      and has_function_privilege('authenticated', p.oid, 'EXECUTE')
      and p.oid not in ('private.is_admin()'::regprocedure, 'private.require_admin()'::regprocedure,
                        'private.is_untrusted_non_admin()'::regprocedure)
-     and not exists (
-       select 1 from pg_catalog.pg_depend as d
-       join pg_catalog.pg_policy as pol on d.classid = 'pg_catalog.pg_policy'::regclass and d.objid = pol.oid
-       where d.refclassid = 'pg_catalog.pg_proc'::regclass and d.refobjid = p.oid
-         and (0::oid = any (pol.polroles) or 'authenticated'::regrole::oid = any (pol.polroles)))),
+     and not tests.policy_needs(p.oid, 'authenticated')),
   '{}'::text[],
   'authenticated executes no private function beyond what policies and invoker RPCs/triggers call');
 
