@@ -64,12 +64,21 @@ grant execute on all functions in schema cron to postgres;
 
 grant usage, create on schema public to postgres;
 grant usage on schema public to anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  grant all on tables to postgres, anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  grant all on functions to postgres, anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  grant all on sequences to postgres, anon, authenticated, service_role;
+-- Supabase sets these defaults once, when the project is created, and migrations may narrow them
+-- (20261203200000_least_privilege.sql does): set them only in a database no migration ran in yet,
+-- so that bringing the stack up again does not undo a migration.
+do $$
+begin
+  if to_regclass('supabase_migrations.schema_migrations') is null then
+    alter default privileges for role postgres in schema public
+      grant all on tables to postgres, anon, authenticated, service_role;
+    alter default privileges for role postgres in schema public
+      grant all on functions to postgres, anon, authenticated, service_role;
+    alter default privileges for role postgres in schema public
+      grant all on sequences to postgres, anon, authenticated, service_role;
+  end if;
+end
+$$;
 grant create on database postgres to postgres;
 
 -- auth ------------------------------------------------------------------------------------------
