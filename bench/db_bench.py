@@ -235,12 +235,15 @@ COMMIT;
 """
 
 
-def bench_pgbench(db_url: str, users: int, clients: int, seconds: int) -> dict[str, Any]:
-    """Connect as `authenticator` like PostgREST; per-transaction latencies from pgbench's log."""
+def bench_pgbench(
+    db_url: str, users: int, clients: int, seconds: int, script_text: str = PGBENCH_SCRIPT
+) -> dict[str, Any]:
+    """Connect as `authenticator` like PostgREST (script_text: a pgbench script with {users});
+    per-transaction latencies from pgbench's log."""
     url = urlsplit(db_url)
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "first_page.sql"
-        script.write_text(PGBENCH_SCRIPT.format(users=users))
+        script.write_text(script_text.format(users=users))
         result = subprocess.run(
             [PGBENCH, "-h", url.hostname or "127.0.0.1", "-p", str(url.port or 5432), "-U", "authenticator",
              "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", str(script),
