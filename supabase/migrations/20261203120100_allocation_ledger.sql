@@ -23,7 +23,17 @@
  *
  * Writes: nobody inserts, updates or deletes allocations through the Data API (admins included):
  * only the engine (worker, postgres) inserts, so every row has its price, lot and holdings.
- * UPDATE is refused for everyone by a trigger. Rows go only when their user is deleted (cascade).
+ * UPDATE is refused for everyone by a trigger.
+ *
+ * No foreign key to transactions: the engine writes a lot in the very statement that locks and
+ * updates its transaction (the buy comes from the UPDATE's RETURNING, a reversal from an existing
+ * lot), so the reference holds by construction, and the per-row check through the partitioned
+ * parent was the largest cost of investing (2.5 s of a 7 s chunk of 20,000 rows, BENCHMARKS.md).
+ * What the key also gave, keeping investment records, is a cheap row trigger on the rare path
+ * instead: a transaction that was ever invested (allocation_lot > 0) cannot be deleted (23503, as
+ * the key answered), so partition maintenance still leaves such rows in the default partition,
+ * and a user who ever invested cannot be deleted by a cascade (closing such an account is a
+ * process, not a DELETE).
  */
 
 alter table public.transactions add column allocation_lot smallint not null default 0;
@@ -45,6 +55,24 @@ alter table public.allocations
     (kind = 'buy' and amount > 0 and shares >= 0) or (kind = 'reversal' and amount < 0 and shares <= 0)
   ),
   add constraint allocations_one_per_lot unique (transaction_id, txn_date, lot, kind);
+
+alter table public.allocations drop constraint allocations_transaction_fk;
+
+create or replace function private.refuse_deleting_invested_transactions()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  raise exception 'transaction % has allocations: investment records are kept', old.id
+    using errcode = '23503';
+end;
+$$;
+
+create trigger transactions_keep_invested
+  before delete on public.transactions
+  for each row when (old.allocation_lot > 0)
+  execute function private.refuse_deleting_invested_transactions();
 
 comment on column public.allocations.kind is
   'buy: the lot''s investment; reversal: its correction (negated amount and shares, same price).';

@@ -5,10 +5,10 @@ begin;
 \ir _helpers.psql
 select plan(31);
 
-insert into public.transactions (id, user_id, txn_date, descriptor, merchant_key, amount, round_up)
-values (9000000000001, :'alice', current_date, 'STARBUCKS #1', 'starbucks', 4.25, 0.75),
-       (9000000000002, :'alice', current_date - 1, 'AMAZON MKTPL', 'amazon', 19.10, 0.90),
-       (9000000000003, :'bob', current_date, 'SHELL OIL', 'shell', 40.00, 0);
+insert into public.transactions (id, user_id, txn_date, descriptor, merchant_key, amount, round_up, status, allocation_lot)
+values (9000000000001, :'alice', current_date, 'STARBUCKS #1', 'starbucks', 4.25, 0.75, 'invested', 1),
+       (9000000000002, :'alice', current_date - 1, 'AMAZON MKTPL', 'amazon', 19.10, 0.90, 'pending', 0),
+       (9000000000003, :'bob', current_date, 'SHELL OIL', 'shell', 40.00, 0.50, 'invested', 1);
 select tests.test_price('SBUX') as price_id \gset
 insert into public.allocations (id, transaction_id, txn_date, user_id, ticker, amount, shares, price_id, price)
 values (9000000000001, 9000000000001, current_date, :'alice', 'SBUX', 0.75, 0.0075, :price_id, 100),

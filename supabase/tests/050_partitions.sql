@@ -54,9 +54,9 @@ select is(private.create_month_partition('public.transactions', '2040-03-01'), '
 select is((select pg_get_expr(c.relpartbound, c.oid) from pg_class c where c.oid = 'private.llm_mappings_p2040_03'::regclass),
   $$FOR VALUES FROM ('2040-03-01 00:00:00+00') TO ('2040-04-01 00:00:00+00')$$, 'month bounds are UTC');
 
--- Rows pinned by a foreign key (an allocation's transaction) stay in the default partition.
-insert into public.transactions (id, user_id, txn_date, descriptor, amount)
-values (9000000000005, :'alice', '2041-07-04', 'PINNED', 5);
+-- Rows that may not be deleted (an invested transaction) stay in the default partition.
+insert into public.transactions (id, user_id, txn_date, descriptor, amount, status, allocation_lot)
+values (9000000000005, :'alice', '2041-07-04', 'PINNED', 5, 'invested', 1);
 insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares, price_id, price)
 values (9000000000005, '2041-07-04', :'alice', 'SPY', 1, 0.01, tests.test_price('SPY'), 100);
 select is(private.create_month_partition('public.transactions', '2041-07-01'), 'skipped',
