@@ -35,6 +35,7 @@ REPLAYED_PATHS = {
     "/v1/analytics/categories": "analytics_categories",
     "/v1/analytics/top-merchants": "analytics_top_merchants",
     "/v1/analytics/mapping-throughput": "analytics_mapping_throughput",
+    "/v1/analytics/investing": "analytics_investing",
 }
 # Bodies streamed to disk under API_UPLOAD_MAX_BYTES by api.uploads, never held in memory.
 STREAMED_BODY_PATHS = ("/v1/imports/upload",)

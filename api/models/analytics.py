@@ -54,3 +54,15 @@ class MappingThroughput(BaseModel):
     computed_at: dt.datetime
     window: Window
     rows: list[ThroughputDay]
+
+
+class TickerInvested(BaseModel):
+    ticker: str
+    amount: float = Field(description="Invested in open lots (buys net of reversals).")
+    shares: float
+    lots: int
+
+
+class InvestingByTicker(BaseModel):
+    computed_at: dt.datetime
+    rows: list[TickerInvested] = Field(description="Every ticker held, largest amount first.")

@@ -45,3 +45,13 @@ async def mapping_throughput(pool: Pool, start: dt.date, end: dt.date, *, timeou
         (start, end),
         timeout_s=timeout_s,
     )
+
+
+async def investing_by_ticker(pool: Pool, *, timeout_s: float) -> list[dict[str, Any]]:
+    return await _rows(
+        pool,
+        "select ticker, amount::float8 as amount, shares::float8 as shares, lots"
+        " from private.analytics_investing_by_ticker()",
+        (),
+        timeout_s=timeout_s,
+    )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.cache import Cached
 from api.deps import ADMIN_ERRORS, CACHE_HEADER, CurrentAdmin, Res
-from api.models.analytics import CategoryMonths, MappingThroughput, TopMerchants, Window
+from api.models.analytics import CategoryMonths, InvestingByTicker, MappingThroughput, TopMerchants, Window
 from api.queries import analytics as queries
 
 # Like the stats, only reads that reach the database count against the read limit (in compute).
@@ -106,3 +106,17 @@ async def mapping_throughput(res: Res, admin: CurrentAdmin, response: Response, 
     )
     response.headers["X-Cache"] = cached.status
     return MappingThroughput.model_validate(_body(cached, window))
+
+
+@router.get("/investing", summary="Amount invested, shares and open lots per ticker held", responses=RESPONSES)
+async def investing(res: Res, admin: CurrentAdmin, response: Response) -> InvestingByTicker:
+    async def compute() -> object:
+        await res.limits.check("reads", admin)
+        return await queries.investing_by_ticker(res.analytics_pool, timeout_s=res.settings.api_request_timeout_s)
+
+    # Exact stats like the dashboard's (O(tickers)): they follow invalidation.
+    cached = await res.cache.get("analytics_investing", "", compute)
+    response.headers["X-Cache"] = cached.status
+    return InvestingByTicker.model_validate(
+        {"computed_at": dt.datetime.fromtimestamp(cached.computed_at, dt.UTC), "rows": cached.value}
+    )

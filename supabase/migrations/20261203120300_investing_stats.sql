@@ -10,7 +10,8 @@
  * moved to private.core_dashboard_stats()) and gains `investing`: amount invested, open lots,
  * tickers held, the top 25 tickers by amount, and the round-ups still waiting (pending: not mapped
  * or awaiting review; mapped: awaiting investment). Why mapped round-ups wait is
- * public.investing_backlog() (allocation engine migration).
+ * public.investing_backlog() (allocation engine migration); every ticker held is
+ * private.analytics_investing_by_ticker() (the admin API's GET /v1/analytics/investing).
  */
 
 create or replace function private.record_allocation_stat_deltas()
@@ -68,6 +69,22 @@ as $$
   ) as s
   group by s.metric, s.bucket
 $$;
+
+-- Every ticker held, for the admin API's investing chart (the dashboard shows the top 25).
+create or replace function private.analytics_investing_by_ticker()
+returns table (ticker text, amount numeric, shares numeric, lots bigint)
+language sql
+stable
+set search_path = ''
+as $$
+  select a.bucket, a.total, coalesce(s.total, 0), a.n
+  from private.current_stats('allocations.ticker') as a
+  left join private.current_stats('allocations.shares') as s on s.bucket = a.bucket
+  where a.n > 0
+  order by a.total desc, a.bucket
+$$;
+comment on function private.analytics_investing_by_ticker() is
+  'Amount invested, shares and open lots per ticker held: O(tickers), from the stat totals and deltas.';
 
 create or replace function private.investing_stats()
 returns jsonb
