@@ -215,6 +215,8 @@ def print_links(settings: Settings) -> None:
     print("\nLook further")
     print(f"  API docs (OpenAPI)   {api}/docs")
     print(f'  dashboard            curl -H "Authorization: Bearer $(kamioi token --as admin)" {api}/v1/stats/dashboard')
+    admin_curl = 'curl -H "Authorization: Bearer $(kamioi token --as admin)"'
+    print(f"  invested per ticker  {admin_curl} {api}/v1/analytics/investing")
     print(
         f'  review queue         curl -H "Authorization: Bearer $(kamioi token --as admin)" {api}/v1/mappings/pending'
     )
