@@ -11,8 +11,7 @@ refused by the unique lot constraint, so a re-run after a crash resumes where it
 
 from __future__ import annotations
 
-import psycopg
-
+from jobs.chunks import repeat_until_short
 from jobs.context import JobContext
 from jobs.errors import PermanentJobError
 from jobs.registry import Outcome, job_handler
@@ -28,17 +27,13 @@ def correct_allocations(ctx: JobContext) -> Outcome:
     if not isinstance(mapping_id, int) or isinstance(mapping_id, bool):
         raise PermanentJobError(f"not a correction payload: {ctx.job.payload}")
     fallback = get_settings().invest_fallback_ticker
-    reversed_lots = 0
-    with psycopg.connect(ctx.db_url, autocommit=True, prepare_threshold=None) as conn:
-        while True:
-            if (outcome := ctx.interruption(f"correct {ctx.job.id}")) is not None:
-                return outcome
-            row = conn.execute(
-                "select private.correct_allocations_chunk(%s, %s, %s)", (mapping_id, fallback, CHUNK_LOTS)
-            ).fetchone()
-            chunk = int(row[0]) if row else 0
-            reversed_lots += chunk
-            if chunk < CHUNK_LOTS:
-                break
-    ctx.log.info("correct job %s: %s lots of mapping %s reversed", ctx.job.id, reversed_lots, mapping_id)
-    return Outcome.SUCCEEDED
+    outcome, reversed_lots = repeat_until_short(
+        ctx,
+        "correct",
+        "select private.correct_allocations_chunk(%s, %s, %s)",
+        (mapping_id, fallback, CHUNK_LOTS),
+        CHUNK_LOTS,
+    )
+    if outcome is Outcome.SUCCEEDED:
+        ctx.log.info("correct job %s: %s lots of mapping %s reversed", ctx.job.id, reversed_lots, mapping_id)
+    return outcome

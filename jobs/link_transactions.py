@@ -9,8 +9,7 @@ died resumes by simply running again: linked rows are no longer pending.
 
 from __future__ import annotations
 
-import psycopg
-
+from jobs.chunks import repeat_until_short
 from jobs.context import JobContext
 from jobs.errors import PermanentJobError
 from jobs.registry import Outcome, job_handler
@@ -24,17 +23,9 @@ def link_transactions(ctx: JobContext) -> Outcome:
     merchant_key = ctx.job.payload.get("merchant_key")
     if not isinstance(merchant_key, str) or not merchant_key:
         raise PermanentJobError(f"not a link payload: {ctx.job.payload}")
-    linked = 0
-    with psycopg.connect(ctx.db_url, autocommit=True, prepare_threshold=None) as conn:
-        while True:
-            if (outcome := ctx.interruption(f"link {ctx.job.id}")) is not None:
-                return outcome
-            row = conn.execute(
-                "select private.link_pending_transactions(%s, %s)", (merchant_key, CHUNK_ROWS)
-            ).fetchone()
-            chunk = int(row[0]) if row else 0
-            linked += chunk
-            if chunk < CHUNK_ROWS:
-                break
-    ctx.log.info("link job %s: %s transactions of %s mapped", ctx.job.id, linked, merchant_key)
-    return Outcome.SUCCEEDED
+    outcome, linked = repeat_until_short(
+        ctx, "link", "select private.link_pending_transactions(%s, %s)", (merchant_key, CHUNK_ROWS), CHUNK_ROWS
+    )
+    if outcome is Outcome.SUCCEEDED:
+        ctx.log.info("link job %s: %s transactions of %s mapped", ctx.job.id, linked, merchant_key)
+    return outcome

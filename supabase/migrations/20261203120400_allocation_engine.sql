@@ -52,6 +52,15 @@ $$;
 comment on function private.enqueue_job_once(text, jsonb) is
   'Queue a job unless the same kind and payload is already queued (a running one may miss new rows).';
 
+-- Each merchant's mapping in force, where that mapping is approved: what every rule below asks.
+create view private.approved_mappings_in_force as
+  select mr.merchant_key, m.id as mapping_id, m.created_at as mapping_created_at, m.ticker
+  from public.merchants as mr
+  join public.llm_mappings as m
+    on m.id = mr.mapping_id and m.created_at = mr.mapping_created_at and m.status = 'approved';
+comment on view private.approved_mappings_in_force is
+  'Merchants whose mapping in force is approved, with that mapping''s key and ticker.';
+
 -- Investing ----------------------------------------------------------------------------------------
 create or replace function private.invest_chunk(
   p_after_id bigint,
@@ -75,12 +84,10 @@ as $$
     for update of t skip locked
   ), in_force as (
     -- Once per merchant of the chunk (hundreds), not once per transaction (thousands).
-    select mr.merchant_key, m.id as mapping_id, m.created_at as mapping_created_at,
-           coalesce(m.ticker, nullif(p_fallback_ticker, '')) as ticker
-    from public.merchants as mr
-    join public.llm_mappings as m
-      on m.id = mr.mapping_id and m.created_at = mr.mapping_created_at and m.status = 'approved'
-    where mr.merchant_key in (select c.merchant_key from chunk as c)
+    select a.merchant_key, a.mapping_id, a.mapping_created_at,
+           coalesce(a.ticker, nullif(p_fallback_ticker, '')) as ticker
+    from private.approved_mappings_in_force as a
+    where a.merchant_key in (select c.merchant_key from chunk as c)
   ), resolved as (
     select c.*, f.mapping_id, f.mapping_created_at, f.ticker
     from chunk as c
@@ -149,16 +156,14 @@ begin
   perform private.require_admin();
   return query
     select coalesce(case
-             when m.id is null then 'no_approved_mapping'
-             when coalesce(m.ticker, nullif(p_fallback_ticker, '')) is null then 'no_ticker'
+             when a.mapping_id is null then 'no_approved_mapping'
+             when coalesce(a.ticker, nullif(p_fallback_ticker, '')) is null then 'no_ticker'
              else h.reason
            end, 'queued') as reason,
            count(*), sum(t.round_up)
     from public.transactions as t
-    left join public.merchants as mr on mr.merchant_key = t.merchant_key
-    left join public.llm_mappings as m
-      on m.id = mr.mapping_id and m.created_at = mr.mapping_created_at and m.status = 'approved'
-    left join private.price_holds as h on h.ticker = coalesce(m.ticker, nullif(p_fallback_ticker, ''))
+    left join private.approved_mappings_in_force as a on a.merchant_key = t.merchant_key
+    left join private.price_holds as h on h.ticker = coalesce(a.ticker, nullif(p_fallback_ticker, ''))
     where t.status = 'mapped'
     group by 1
     order by 3 desc;
@@ -181,11 +186,9 @@ set search_path = ''
 as $$
   with standing as (
     -- The ticker a lot of this mapping may keep: only while it is its merchant's approved mapping in force.
-    select coalesce(m.ticker, nullif(p_fallback_ticker, '')) as ticker
-    from public.llm_mappings as m
-    join public.merchants as mr
-      on mr.merchant_key = m.merchant_key and mr.mapping_id = m.id and mr.mapping_created_at = m.created_at
-    where m.id = p_mapping_id and m.status = 'approved'
+    select coalesce(a.ticker, nullif(p_fallback_ticker, '')) as ticker
+    from private.approved_mappings_in_force as a
+    where a.mapping_id = p_mapping_id
   ), open_lots as (
     select a.*
     from public.allocations as a
@@ -220,13 +223,7 @@ as $$
     set status = case when now_in_force.mapping_id is null then 'pending' else 'mapped' end,
         mapping_id = now_in_force.mapping_id
     from locked as k
-    left join lateral (
-      select mr.mapping_id
-      from public.merchants as mr
-      join public.llm_mappings as m
-        on m.id = mr.mapping_id and m.created_at = mr.mapping_created_at and m.status = 'approved'
-      where mr.merchant_key = k.merchant_key
-    ) as now_in_force on true
+    left join private.approved_mappings_in_force as now_in_force on now_in_force.merchant_key = k.merchant_key
     where t.id = k.id and t.txn_date = k.txn_date
       and t.id between (select min(o.id) from locked as o) and (select max(o.id) from locked as o)
   )
