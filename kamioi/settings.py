@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     )
     api_request_timeout_s: float = Field(default=30.0, alias="API_REQUEST_TIMEOUT_S")
     api_upload_timeout_s: float = Field(default=900.0, alias="API_UPLOAD_TIMEOUT_S")
+    # Signs the admin lists' cursors; empty: derived from SUPABASE_JWT_SECRET and SUPABASE_SECRET_KEY.
+    api_cursor_secret: str = Field(default="", alias="API_CURSOR_SECRET")
     api_upload_dir: str = Field(default="", alias="API_UPLOAD_DIR")  # empty: <state_dir>/uploads
     api_upload_max_bytes: int = Field(default=512 * 1024 * 1024, alias="API_UPLOAD_MAX_BYTES")
     api_db_pool_min: int = Field(default=1, alias="API_DB_POOL_MIN")
