@@ -136,11 +136,10 @@ class ResolveResponse(BaseModel):
 MappingSort = Literal["newest", "confidence_desc", "confidence_asc"]
 
 
-class MappingListQuery(ListQuery):
+class MappingFilters(BaseModel):
     """The LLM Center's filters; every given one must hold. `search` is a merchant-name substring."""
 
-    sort: MappingSort = "newest"
-    limit: int = Field(default=50, ge=1, le=50)
+    model_config = ConfigDict(extra="forbid")
 
     status: Literal["pending", "approved", "rejected"] | None = None
     admin_approved: bool | None = None
@@ -160,3 +159,8 @@ class MappingListQuery(ListQuery):
         require_ordered("confidence", self.confidence_min, self.confidence_max)
         require_ordered("created", self.created_from, self.created_to)
         return self
+
+
+class MappingListQuery(MappingFilters, ListQuery):
+    sort: MappingSort = "newest"
+    limit: int = Field(default=50, ge=1, le=50)

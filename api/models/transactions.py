@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Literal, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.models.filters import BigId, ListQuery, NoNulText, require_ordered
 
@@ -15,10 +15,10 @@ TransactionStatus = Literal["pending", "mapped", "invested", "failed"]
 Amount = Decimal
 
 
-class TransactionListQuery(ListQuery):
+class TransactionFilters(BaseModel):
     """Every given filter must hold; omitted ones do not filter."""
 
-    limit: int = Field(default=100, ge=1, le=100)
+    model_config = ConfigDict(extra="forbid")
 
     status: TransactionStatus | None = None
     user_id: UUID | None = None
@@ -35,6 +35,10 @@ class TransactionListQuery(ListQuery):
         require_ordered("date", self.date_from, self.date_to)
         require_ordered("amount", self.amount_min, self.amount_max)
         return self
+
+
+class TransactionListQuery(TransactionFilters, ListQuery):
+    limit: int = Field(default=100, ge=1, le=100)
 
 
 class Allocation(BaseModel):

@@ -6,17 +6,21 @@ from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.models.filters import ListQuery, SearchText
 
 
-class UserListQuery(ListQuery):
-    limit: int = Field(default=100, ge=1, le=100)
+class UserFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
     # Case-insensitive; the list is then ordered by email.
     email_prefix: SearchText | None = None
     role: Literal["admin", "user"] | None = None
+
+
+class UserListQuery(UserFilters, ListQuery):
+    limit: int = Field(default=100, ge=1, le=100)
 
 
 class AdminUser(BaseModel):
