@@ -222,7 +222,7 @@ def _walk(
     ctx: JobContext, conn: psycopg.Connection[Row], job: dict[str, Any], spec: ListExport, partial: Path
 ) -> Outcome:
     """Append chunks after the committed checkpoint until the list runs out; `job` follows the checkpoint."""
-    chunk_rows = get_settings().export_chunk_rows
+    chunk_rows = ctx.settings.export_chunk_rows
     with partial.open("a+b") as file:
         file.truncate(job["bytes_written"])  # drop what a crashed run wrote after its last checkpoint
         file.seek(job["bytes_written"])
