@@ -26,9 +26,9 @@
  *   reason: LIKE (prefix, trigram search) and numeric comparisons (confidence keyset) are not
  *   leakproof, so under RLS none of their indexes could be used; admins read every mapping, so
  *   skipping RLS returns the same rows.
- * - users: profiles newest first, or ordered by email when searching by email prefix, each with
- *   private.user_totals_of (transactions, round-ups, invested; no counting). Security definer: the
- *   totals live in private.
+ * - users: profiles newest first, or ordered by email (C collation, the index's) when searching by
+ *   email prefix, each with private.user_totals_of (transactions, round-ups, invested; no counting).
+ *   Security definer: the totals live in private.
  * Filter values are data: wildcards in a prefix or search are escaped, unknown filter names and
  * impossible values raise 22023 with the reason.
  */
@@ -352,10 +352,10 @@ begin
   end if;
   if f ? 'role' then conditions := conditions || text 'p.role = $2'; end if;
   if f ? 'email_prefix' then
-    conditions := conditions || text 'lower(p.email) like $1';
-    ordering := 'lower(p.email), p.id';
+    conditions := conditions || text 'lower(p.email) collate "C" like $1';
+    ordering := 'lower(p.email) collate "C", p.id';
     if p_after_email is not null then
-      conditions := conditions || text '(lower(p.email), p.id) > ($4, $5)';
+      conditions := conditions || text '(lower(p.email) collate "C", p.id) > ($4, $5)';
     end if;
   else
     ordering := 'p.created_at desc, p.id desc';
