@@ -150,11 +150,7 @@ select is(
    where p.pronamespace = 'private'::regnamespace
      and has_function_privilege('authenticated', p.oid, 'EXECUTE')
      and p.oid not in ('private.is_admin()'::regprocedure, 'private.require_admin()'::regprocedure,
-                       'private.is_untrusted_non_admin()'::regprocedure,
-                       -- the body of public.admin_list_transactions, which runs as the caller (RLS on)
-                       'private.admin_transactions_page(jsonb,date,bigint,integer)'::regprocedure,
-                       'private.require_known_filters(jsonb,text[])'::regprocedure,
-                       'private.require_range(text,anycompatible,anycompatible)'::regprocedure)
+                       'private.is_untrusted_non_admin()'::regprocedure)
      and not tests.policy_needs(p.oid, 'authenticated')),
   '{}'::text[],
   'authenticated executes no private function beyond what policies and invoker RPCs/triggers call');
