@@ -237,6 +237,12 @@ declare
   needle text := lower(btrim(f ->> 'search'));
   conditions text[] := '{}';
   ordering text;
+  page_sql text;
+  remaining int := p_limit;
+  got int;
+  window_start timestamptz;
+  window_end timestamptz := 'infinity';
+  newest_left timestamptz;
 begin
   if sort not in ('newest', 'confidence_desc', 'confidence_asc') then
     raise exception 'unknown sort: %', sort using errcode = '22023',
@@ -282,18 +288,39 @@ begin
     end if;
   end if;
 
-  return query execute format(
+  page_sql := format(
     'select m.* from public.llm_mappings as m where %s order by %s limit $15',
-    coalesce(nullif(array_to_string(conditions, ' and '), ''), 'true'), ordering
-  )
-  using f ->> 'status', (f ->> 'admin_approved')::boolean, f ->> 'category', f ->> 'source',
-        f ->> 'tier', (f ->> 'confidence_min')::numeric, (f ->> 'confidence_max')::numeric,
-        private.like_literal(f ->> 'merchant_key_prefix') || '%',
-        (f ->> 'created_from')::timestamptz, (f ->> 'created_to')::timestamptz,
-        '%' || private.like_literal(needle) || '%',
-        p_after_created_at, p_after_confidence,
-        coalesce(p_after_id, case when sort = 'confidence_asc' then 0 else 9223372036854775807 end),
-        p_limit;
+    coalesce(nullif(array_to_string(conditions || text 'm.created_at >= $16 and m.created_at < $17', ' and '), ''), 'true'),
+    ordering
+  );
+  -- A search or key prefix matches rows in no particular order: walked newest first across all
+  -- partitions at once (a Merge Append), every partition must yield a match before the first row
+  -- comes out, so a rare term read 200k rows. Newest first, such a page is taken one month at a
+  -- time instead (each window planned for its own partition: its trigram or prefix index, or its
+  -- date walk), skipping empty stretches, until the page is full. Other pages take one window.
+  if sort = 'newest' and (needle is not null or f ? 'merchant_key_prefix') then
+    newest_left := coalesce(p_after_created_at, (select max(m.created_at) from public.llm_mappings as m));
+    window_start := date_trunc('month', newest_left);
+  else
+    window_start := '-infinity';
+  end if;
+  while remaining > 0 and window_start is not null loop
+    return query execute page_sql
+    using f ->> 'status', (f ->> 'admin_approved')::boolean, f ->> 'category', f ->> 'source',
+          f ->> 'tier', (f ->> 'confidence_min')::numeric, (f ->> 'confidence_max')::numeric,
+          private.like_literal(f ->> 'merchant_key_prefix') || '%',
+          (f ->> 'created_from')::timestamptz, (f ->> 'created_to')::timestamptz,
+          '%' || private.like_literal(needle) || '%',
+          p_after_created_at, p_after_confidence,
+          coalesce(p_after_id, case when sort = 'confidence_asc' then 0 else 9223372036854775807 end),
+          remaining, window_start, window_end;
+    get diagnostics got = row_count;
+    remaining := remaining - got;
+    exit when window_start = '-infinity';
+    window_end := window_start;
+    select date_trunc('month', max(m.created_at)) into window_start
+    from public.llm_mappings as m where m.created_at < window_end;
+  end loop;
 end;
 $$;
 
