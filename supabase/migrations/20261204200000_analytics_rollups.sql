@@ -1,0 +1,318 @@
+/*
+ * Rollups for the admin charts: every aggregate a chart shows costs O(buckets), never O(rows).
+ *
+ * The charts' aggregates (api analytics migration) scanned the months they show: 4.5 s for 12 months
+ * over 5.9M transactions, growing with the table. They now read rollups kept exactly the way the
+ * dashboard's stats are (dashboard stats migration): statement-level AFTER triggers with transition
+ * tables append one INSERT ... SELECT ... GROUP BY of the statement's changed rows (signed: +1 new,
+ * -1 old) to a delta table; private.compact_rollups() (pg_cron, rollup compaction migration) folds
+ * committed deltas into the totals; a read adds totals and pending deltas in one snapshot. No shared
+ * row is ever updated by a writer, and deltas commit or roll back with the change that caused them.
+ *
+ * Buckets are the row's own dates, so late rows (an import of an old month) and corrections land
+ * where they belong: a transaction in its txn_date's day and month; an allocation, buy or reversal,
+ * in its transaction's txn_date; a mapping in its created_at's UTC day, moving between the status
+ * columns when it is reviewed, plus one `reviewed` on its reviewed_at's UTC day.
+ *
+ *   private.transaction_rollups (grain, bucket, merchant_key): transactions, amount, round_up
+ *     grain 'day' (merchant_key ''), 'day_merchant', 'month_merchant' (bucket = first of month);
+ *     merchant_key '' in the merchant grains = transactions without a merchant key
+ *   private.allocation_rollups (grain, bucket, ticker): lots (buy +1, reversal -1), amount, shares
+ *     grain 'day' (ticker ''), 'month_ticker'
+ *   private.mapping_rollups (day): created, auto_approved, admin_approved, rejected, pending
+ *     (by created day, where each mapping stands now) and reviewed (by reviewed day)
+ *
+ * Category is not a rollup key: a merchant's category is that of its mapping in force, which a
+ * review changes for all of its history at once. The category chart joins the month x merchant
+ * rollup to the mappings in force: O(months x merchants), still independent of the transactions.
+ *
+ * Rows that existed before this migration are counted by a resumable backfill (rollup backfill
+ * migration, job kind `rollups.backfill`). private.rollup_backfills records per source table the
+ * highest id at this migration (high_water; every later row has a higher identity value) and how far
+ * the backfill has counted (covered_upto). A trigger counts a changed row only if the backfill has
+ * covered its id or the row is newer than the high water; rows in the gap are counted, in their state
+ * at that moment, by the backfill chunk that covers them. A chunk holds an exclusive transaction-level
+ * advisory lock per source while it counts and moves covered_upto; writers take the shared lock while a
+ * backfill is unfinished, so a chunk never runs between a writer's trigger and its commit: each row is
+ * counted exactly once. Finished sources skip the lock.
+ *
+ * TRUNCATE of a source forgets its rollups (and marks its backfill done: nothing is left to count).
+ */
+
+-- Rollup tables -----------------------------------------------------------------------------------
+create table private.transaction_rollup_deltas (
+  grain text not null,
+  bucket date not null,
+  merchant_key text not null,
+  transactions bigint not null,
+  amount numeric not null,
+  round_up numeric not null
+);
+create table private.transaction_rollups (
+  grain text not null check (grain in ('day', 'day_merchant', 'month_merchant')),
+  bucket date not null,
+  merchant_key text not null,
+  transactions bigint not null,
+  amount numeric not null,
+  round_up numeric not null,
+  primary key (grain, bucket, merchant_key)
+);
+
+create table private.allocation_rollup_deltas (
+  grain text not null,
+  bucket date not null,
+  ticker text not null,
+  lots bigint not null,
+  amount numeric not null,
+  shares numeric not null
+);
+create table private.allocation_rollups (
+  grain text not null check (grain in ('day', 'month_ticker')),
+  bucket date not null,
+  ticker text not null,
+  lots bigint not null,
+  amount numeric not null,
+  shares numeric not null,
+  primary key (grain, bucket, ticker)
+);
+
+create table private.mapping_rollup_deltas (
+  day date not null,
+  created bigint not null,
+  auto_approved bigint not null,
+  admin_approved bigint not null,
+  rejected bigint not null,
+  pending bigint not null,
+  reviewed bigint not null
+);
+create table private.mapping_rollups (
+  day date primary key,
+  created bigint not null,
+  auto_approved bigint not null,
+  admin_approved bigint not null,
+  rejected bigint not null,
+  pending bigint not null,
+  reviewed bigint not null
+);
+
+-- Delta tables are append-only and emptied every minute: no index, vacuumed often (as stat_deltas).
+alter table private.transaction_rollup_deltas set (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
+alter table private.allocation_rollup_deltas set (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
+alter table private.mapping_rollup_deltas set (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
+comment on table private.transaction_rollups is
+  'Transactions, amount, round-ups per day, day x merchant, month x merchant; add transaction_rollup_deltas.';
+comment on table private.allocation_rollups is
+  'Open lots, amount and shares invested per transaction day and month x ticker; add allocation_rollup_deltas.';
+comment on table private.mapping_rollups is
+  'Mappings per created UTC day by where they stand, and reviews per reviewed UTC day; add mapping_rollup_deltas.';
+
+-- Backfill coverage -------------------------------------------------------------------------------
+create table private.rollup_backfills (
+  source text primary key check (source in ('transactions', 'allocations', 'llm_mappings')),
+  high_water bigint not null,
+  covered_upto bigint not null,
+  done_at timestamptz,
+  check (covered_upto <= high_water)
+);
+comment on table private.rollup_backfills is
+  'Per rollup source: rows with id in (covered_upto, high_water] are not counted yet (the backfill will).';
+
+create or replace function private.rollup_lock_key(p_source text)
+returns bigint
+language sql
+immutable
+set search_path = ''
+as $$
+  select hashtextextended('kamioi.rollup_backfill.' || p_source, 0)
+$$;
+
+-- The columns each source's rollup needs from a changed row (id first: the coverage filter).
+create or replace function private.rollup_columns(p_source text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select case p_source
+    when 'transactions' then 'id, txn_date, merchant_key, amount, round_up'
+    when 'allocations' then 'id, txn_date, ticker, kind, amount, shares'
+    when 'llm_mappings' then 'id, created_at, reviewed_at, status, reviewer'
+  end
+$$;
+
+-- The one INSERT ... SELECT that turns signed changed rows (`p_changes`: sign + rollup_columns) into
+-- deltas; shared by the triggers and the backfill, so both count a row the same way.
+create or replace function private.rollup_insert_sql(p_source text, p_changes text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select format(case p_source
+    when 'transactions' then $sql$
+      insert into private.transaction_rollup_deltas (grain, bucket, merchant_key, transactions, amount, round_up)
+      with changes as (%s),
+      per_day_merchant as materialized (
+        select txn_date, coalesce(merchant_key, '') as merchant_key,
+               sum(sign) as transactions, sum(sign * amount) as amount, sum(sign * round_up) as round_up
+        from changes group by 1, 2
+      ),
+      rollups as (
+        select 'day_merchant' as grain, txn_date as bucket, merchant_key, transactions, amount, round_up
+        from per_day_merchant
+        union all
+        select 'month_merchant', date_trunc('month', txn_date)::date, merchant_key,
+               sum(transactions), sum(amount), sum(round_up)
+        from per_day_merchant group by 2, 3
+        union all
+        select 'day', txn_date, '', sum(transactions), sum(amount), sum(round_up)
+        from per_day_merchant group by 2
+      )
+      select * from rollups where transactions <> 0 or amount <> 0 or round_up <> 0
+    $sql$
+    when 'allocations' then $sql$
+      insert into private.allocation_rollup_deltas (grain, bucket, ticker, lots, amount, shares)
+      with changes as (%s),
+      per_day_ticker as materialized (
+        select txn_date, ticker, sum(sign * case kind when 'buy' then 1 else -1 end) as lots,
+               sum(sign * amount) as amount, sum(sign * shares) as shares
+        from changes group by 1, 2
+      ),
+      rollups as (
+        select 'day' as grain, txn_date as bucket, '' as ticker, sum(lots) as lots, sum(amount) as amount,
+               sum(shares) as shares
+        from per_day_ticker group by 2
+        union all
+        select 'month_ticker', date_trunc('month', txn_date)::date, ticker, sum(lots), sum(amount), sum(shares)
+        from per_day_ticker group by 2, 3
+      )
+      select * from rollups where lots <> 0 or amount <> 0 or shares <> 0
+    $sql$
+    when 'llm_mappings' then $sql$
+      insert into private.mapping_rollup_deltas
+        (day, created, auto_approved, admin_approved, rejected, pending, reviewed)
+      with changes as (%s),
+      per_day as (
+        select (created_at at time zone 'UTC')::date as day,
+               sum(sign) as created,
+               coalesce(sum(sign) filter (where status = 'approved' and reviewer is null), 0) as auto_approved,
+               coalesce(sum(sign) filter (where status = 'approved' and reviewer is not null), 0) as admin_approved,
+               coalesce(sum(sign) filter (where status = 'rejected'), 0) as rejected,
+               coalesce(sum(sign) filter (where status = 'pending'), 0) as pending,
+               0 as reviewed
+        from changes group by 1
+        union all
+        select (reviewed_at at time zone 'UTC')::date, 0, 0, 0, 0, 0, sum(sign)
+        from changes where reviewed_at is not null group by 1
+      )
+      select day, sum(created), sum(auto_approved), sum(admin_approved), sum(rejected), sum(pending), sum(reviewed)
+      from per_day group by day
+      having sum(created) <> 0 or sum(auto_approved) <> 0 or sum(admin_approved) <> 0 or sum(rejected) <> 0
+          or sum(pending) <> 0 or sum(reviewed) <> 0
+    $sql$
+  end, p_changes)
+$$;
+
+-- Triggers ----------------------------------------------------------------------------------------
+create or replace function private.record_rollup_deltas()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  covered bigint;
+  high bigint;
+begin
+  select b.covered_upto, b.high_water into covered, high from private.rollup_backfills as b where b.source = tg_table_name;
+  if covered < high then
+    -- A backfill is running: no chunk may count rows between this statement and its commit.
+    perform pg_advisory_xact_lock_shared(private.rollup_lock_key(tg_table_name));
+    select b.covered_upto, b.high_water into covered, high from private.rollup_backfills as b where b.source = tg_table_name;
+  end if;
+  execute private.rollup_insert_sql(tg_table_name, format(
+    'select * from (%s) as c where c.id <= $1 or c.id > $2',
+    private.signed_changes(tg_op, private.rollup_columns(tg_table_name))
+  )) using covered, high;
+  return null;
+end;
+$$;
+
+create or replace function private.reset_rollups_on_truncate()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  case tg_table_name
+    when 'transactions' then
+      delete from private.transaction_rollup_deltas;
+      delete from private.transaction_rollups;
+    when 'allocations' then
+      delete from private.allocation_rollup_deltas;
+      delete from private.allocation_rollups;
+    else
+      delete from private.mapping_rollup_deltas;
+      delete from private.mapping_rollups;
+  end case;
+  update private.rollup_backfills set covered_upto = high_water, done_at = coalesce(done_at, now())
+  where source = tg_table_name;
+  return null;
+end;
+$$;
+
+create trigger transactions_rollups_insert
+  after insert on public.transactions
+  referencing new table as new_rows
+  for each statement execute function private.record_rollup_deltas();
+create trigger transactions_rollups_update
+  after update on public.transactions
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function private.record_rollup_deltas();
+create trigger transactions_rollups_delete
+  after delete on public.transactions
+  referencing old table as old_rows
+  for each statement execute function private.record_rollup_deltas();
+create trigger transactions_rollups_truncate
+  after truncate on public.transactions
+  for each statement execute function private.reset_rollups_on_truncate();
+
+-- Allocations are immutable (UPDATE is refused): inserts and deletes only.
+create trigger allocations_rollups_insert
+  after insert on public.allocations
+  referencing new table as new_rows
+  for each statement execute function private.record_rollup_deltas();
+create trigger allocations_rollups_delete
+  after delete on public.allocations
+  referencing old table as old_rows
+  for each statement execute function private.record_rollup_deltas();
+create trigger allocations_rollups_truncate
+  after truncate on public.allocations
+  for each statement execute function private.reset_rollups_on_truncate();
+
+create trigger llm_mappings_rollups_insert
+  after insert on public.llm_mappings
+  referencing new table as new_rows
+  for each statement execute function private.record_rollup_deltas();
+create trigger llm_mappings_rollups_update
+  after update on public.llm_mappings
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function private.record_rollup_deltas();
+create trigger llm_mappings_rollups_delete
+  after delete on public.llm_mappings
+  referencing old table as old_rows
+  for each statement execute function private.record_rollup_deltas();
+create trigger llm_mappings_rollups_truncate
+  after truncate on public.llm_mappings
+  for each statement execute function private.reset_rollups_on_truncate();
+
+-- The triggers above hold each table's lock until this migration commits, so no row with an id at or
+-- below these high waters is still being written: every such row is the backfill's.
+insert into private.rollup_backfills (source, high_water, covered_upto, done_at)
+select source, high, 0, case when high = 0 then now() end
+from (values
+  ('transactions', (select coalesce(max(id), 0) from public.transactions)),
+  ('allocations', (select coalesce(max(id), 0) from public.allocations)),
+  ('llm_mappings', (select coalesce(max(id), 0) from public.llm_mappings))
+) as s (source, high);

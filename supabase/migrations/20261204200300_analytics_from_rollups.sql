@@ -1,0 +1,226 @@
+/*
+ * The admin charts read the rollups (analytics rollups migration): O(buckets), not O(rows).
+ *
+ * The scanning aggregates of the api analytics migration keep their behaviour under a `_scan`
+ * name, as the reference the rollups are tested and benchmarked against; the names the admin API
+ * calls now read totals + pending deltas in one snapshot, with the same signatures and rows:
+ *
+ *   private.analytics_category_months(from, to)     month x merchant rollup joined to the mappings
+ *                                                   in force (months cut by the window: its days)
+ *   private.analytics_top_merchants(from, to, n)    day x merchant rollup of the window
+ *   private.analytics_mapping_throughput(from, to)  mapping rollup, plus `reviewed` per day
+ *
+ * New charts, each with its `_scan` reference:
+ *   private.analytics_activity(from, to, grain)     per day or month: transactions, amount, round-ups,
+ *                                                   amount invested (open lots, by transaction date)
+ *   private.analytics_ticker_months(from, to)       per month (starting in the window) and ticker:
+ *                                                   open lots, amount and shares invested
+ */
+
+alter function private.analytics_category_months(date, date) rename to analytics_category_months_scan;
+alter function private.analytics_top_merchants(date, date, integer) rename to analytics_top_merchants_scan;
+alter function private.analytics_mapping_throughput(date, date) rename to analytics_mapping_throughput_scan;
+
+-- Current rollups (totals + deltas) ---------------------------------------------------------------
+create or replace function private.current_transaction_rollups(p_grain text, p_from date, p_to date)
+returns table (bucket date, merchant_key text, transactions bigint, amount numeric, round_up numeric)
+language sql
+stable
+set search_path = ''
+as $$
+  select r.bucket, r.merchant_key, sum(r.transactions)::bigint, sum(r.amount), sum(r.round_up)
+  from (
+    select t.bucket, t.merchant_key, t.transactions, t.amount, t.round_up from private.transaction_rollups as t
+    where t.grain = p_grain and t.bucket >= p_from and t.bucket < p_to
+    union all
+    select d.bucket, d.merchant_key, d.transactions, d.amount, d.round_up from private.transaction_rollup_deltas as d
+    where d.grain = p_grain and d.bucket >= p_from and d.bucket < p_to
+  ) as r
+  group by r.bucket, r.merchant_key
+  having sum(r.transactions) <> 0
+$$;
+
+create or replace function private.current_allocation_rollups(p_grain text, p_from date, p_to date)
+returns table (bucket date, ticker text, lots bigint, amount numeric, shares numeric)
+language sql
+stable
+set search_path = ''
+as $$
+  select r.bucket, r.ticker, sum(r.lots)::bigint, sum(r.amount), sum(r.shares)
+  from (
+    select t.bucket, t.ticker, t.lots, t.amount, t.shares from private.allocation_rollups as t
+    where t.grain = p_grain and t.bucket >= p_from and t.bucket < p_to
+    union all
+    select d.bucket, d.ticker, d.lots, d.amount, d.shares from private.allocation_rollup_deltas as d
+    where d.grain = p_grain and d.bucket >= p_from and d.bucket < p_to
+  ) as r
+  group by r.bucket, r.ticker
+  having sum(r.lots) <> 0 or sum(r.amount) <> 0 or sum(r.shares) <> 0
+$$;
+
+-- Per month and merchant in [from, to): whole months from the month grain, the days of months the
+-- window cuts from the day grain, so any window is exact.
+create or replace function private.transaction_merchant_months(p_from date, p_to date)
+returns table (month date, merchant_key text, transactions bigint, amount numeric, round_up numeric)
+language sql
+stable
+set search_path = ''
+as $$
+  with whole as (
+    select (date_trunc('month', p_from - 1) + interval '1 month')::date as first_month,
+           date_trunc('month', p_to)::date as end_month
+  )
+  select m.bucket, m.merchant_key, m.transactions, m.amount, m.round_up
+  from whole, private.current_transaction_rollups('month_merchant', whole.first_month, whole.end_month) as m
+  union all
+  select date_trunc('month', d.bucket)::date, d.merchant_key, sum(d.transactions)::bigint, sum(d.amount),
+         sum(d.round_up)
+  from whole, private.current_transaction_rollups('day_merchant', p_from, p_to) as d
+  where not (d.bucket >= whole.first_month and d.bucket < whole.end_month)
+  group by 1, 2
+$$;
+
+-- The charts --------------------------------------------------------------------------------------
+create or replace function private.analytics_category_months(p_from date, p_to date)
+returns table (month date, category text, transactions bigint, amount numeric, round_up numeric)
+language sql
+stable
+set search_path = ''
+as $$
+  select pm.month, coalesce(m.category, 'UNMAPPED'), sum(pm.transactions)::bigint, sum(pm.amount), sum(pm.round_up)
+  from private.transaction_merchant_months(p_from, p_to) as pm
+  left join public.merchants as mc on mc.merchant_key = pm.merchant_key
+  left join public.llm_mappings as m on m.id = mc.mapping_id and m.created_at = mc.mapping_created_at
+  group by 1, 2
+  order by 1, 2
+$$;
+comment on function private.analytics_category_months(date, date) is
+  'Transactions, amount and round-ups per month and category (of the mapping in force), in [from, to), from rollups.';
+
+create or replace function private.analytics_top_merchants(p_from date, p_to date, p_limit integer)
+returns table (
+  merchant_key text, display_name text, company_name text, ticker text, category text,
+  transactions bigint, amount numeric, round_up numeric
+)
+language sql
+stable
+set search_path = ''
+as $$
+  with top as (
+    select d.merchant_key, sum(d.transactions)::bigint as transactions, sum(d.amount) as amount,
+           sum(d.round_up) as round_up
+    from private.current_transaction_rollups('day_merchant', p_from, p_to) as d
+    where d.merchant_key <> ''
+    group by d.merchant_key
+    order by 2 desc, 1
+    limit least(greatest(p_limit, 1), 100)
+  )
+  select top.merchant_key, coalesce(mc.display_name, top.merchant_key), m.company_name, m.ticker, m.category,
+         top.transactions, top.amount, top.round_up
+  from top
+  left join public.merchants as mc on mc.merchant_key = top.merchant_key
+  left join public.llm_mappings as m on m.id = mc.mapping_id and m.created_at = mc.mapping_created_at
+  order by top.transactions desc, top.merchant_key
+$$;
+comment on function private.analytics_top_merchants(date, date, integer) is
+  'The merchants with the most transactions in [from, to), at most 100, with their mapping in force, from rollups.';
+
+-- The same days and columns as before, plus `reviewed` (mappings reviewed that day).
+create or replace function private.analytics_mapping_throughput(p_from date, p_to date)
+returns table (
+  day date, created bigint, auto_approved bigint, admin_approved bigint, rejected bigint, pending bigint,
+  reviewed bigint
+)
+language sql
+stable
+set search_path = ''
+as $$
+  select r.day, sum(r.created)::bigint, sum(r.auto_approved)::bigint, sum(r.admin_approved)::bigint,
+         sum(r.rejected)::bigint, sum(r.pending)::bigint, sum(r.reviewed)::bigint
+  from (
+    select t.day, t.created, t.auto_approved, t.admin_approved, t.rejected, t.pending, t.reviewed
+    from private.mapping_rollups as t where t.day >= p_from and t.day < p_to
+    union all
+    select d.day, d.created, d.auto_approved, d.admin_approved, d.rejected, d.pending, d.reviewed
+    from private.mapping_rollup_deltas as d where d.day >= p_from and d.day < p_to
+  ) as r
+  group by r.day
+  having sum(r.created) <> 0 or sum(r.reviewed) <> 0
+  order by r.day
+$$;
+comment on function private.analytics_mapping_throughput(date, date) is
+  'Per UTC day in [from, to): mappings created that day by where they stand now, and mappings reviewed that day.';
+
+create or replace function private.analytics_activity(p_from date, p_to date, p_grain text)
+returns table (bucket date, transactions bigint, amount numeric, round_up numeric, invested numeric)
+language sql
+stable
+set search_path = ''
+as $$
+  with per_day as (
+    select t.bucket, t.transactions, t.amount, t.round_up, 0::numeric as invested
+    from private.current_transaction_rollups('day', p_from, p_to) as t
+    union all
+    select a.bucket, 0, 0, 0, a.amount from private.current_allocation_rollups('day', p_from, p_to) as a
+  )
+  select case p_grain when 'month' then date_trunc('month', bucket)::date else bucket end,
+         sum(transactions)::bigint, sum(amount), sum(round_up), sum(invested)
+  from per_day
+  group by 1
+  order by 1
+$$;
+comment on function private.analytics_activity(date, date, text) is
+  'Per day or month (grain) in [from, to): transactions, amount, round-ups, amount invested (by transaction date).';
+
+create or replace function private.analytics_ticker_months(p_from date, p_to date)
+returns table (month date, ticker text, lots bigint, amount numeric, shares numeric)
+language sql
+stable
+set search_path = ''
+as $$
+  select a.bucket, a.ticker, a.lots, a.amount, a.shares
+  from private.current_allocation_rollups('month_ticker', p_from, p_to) as a
+  order by a.bucket, a.amount desc, a.ticker
+$$;
+comment on function private.analytics_ticker_months(date, date) is
+  'Per month starting in [from, to) and ticker: open lots, amount and shares invested in transactions of that month.';
+
+-- References (scan the base tables; for tests and benchmarks) -------------------------------------
+create or replace function private.analytics_activity_scan(p_from date, p_to date, p_grain text)
+returns table (bucket date, transactions bigint, amount numeric, round_up numeric, invested numeric)
+language sql
+stable
+set search_path = ''
+as $$
+  with per_day as (
+    select t.txn_date as bucket, count(*) as transactions, sum(t.amount) as amount, sum(t.round_up) as round_up,
+           0::numeric as invested
+    from public.transactions as t where t.txn_date >= p_from and t.txn_date < p_to
+    group by 1
+    union all
+    select a.txn_date, 0, 0, 0, sum(a.amount)
+    from public.allocations as a where a.txn_date >= p_from and a.txn_date < p_to
+    group by 1
+  )
+  select case p_grain when 'month' then date_trunc('month', bucket)::date else bucket end,
+         sum(transactions)::bigint, sum(amount), sum(round_up), sum(invested)
+  from per_day
+  group by 1
+  order by 1
+$$;
+
+create or replace function private.analytics_ticker_months_scan(p_from date, p_to date)
+returns table (month date, ticker text, lots bigint, amount numeric, shares numeric)
+language sql
+stable
+set search_path = ''
+as $$
+  select date_trunc('month', a.txn_date)::date, a.ticker,
+         sum(case a.kind when 'buy' then 1 else -1 end)::bigint, sum(a.amount), sum(a.shares)
+  from public.allocations as a
+  where a.txn_date >= p_from and a.txn_date < (date_trunc('month', p_to - 1) + interval '1 month')::date
+  group by 1, 2
+  having date_trunc('month', a.txn_date)::date >= p_from and date_trunc('month', a.txn_date)::date < p_to
+     and (sum(case a.kind when 'buy' then 1 else -1 end) <> 0 or sum(a.amount) <> 0 or sum(a.shares) <> 0)
+  order by 1, 4 desc, 2
+$$;
