@@ -10,6 +10,11 @@
  * `rollups.backfill` (jobs/backfill_rollups.py) repeats it until a chunk comes back short, and a run
  * that died resumes at covered_upto.
  *
+ * private.restart_rollup_backfill(source) rebuilds a source's rollups from scratch the same way
+ * (after a fix to how a rollup counts, or to check them): it waits for the source's writers (the lock
+ * a trigger's creation takes), forgets the rollups, makes every current row the backfill's and
+ * queues the job.
+ *
  * The job is queued here when a source has rows to backfill (a fresh database has none).
  */
 
@@ -47,6 +52,40 @@ end;
 $$;
 comment on function private.backfill_rollups_chunk(text, bigint) is
   'Count the next ids of a rollup source''s backfill (exact under concurrent writes); returns the ids covered.';
+
+create or replace function private.restart_rollup_backfill(p_source text)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+  high bigint;
+begin
+  if p_source not in ('transactions', 'allocations', 'llm_mappings') then
+    raise exception 'no rollup source %', p_source using errcode = '22023';
+  end if;
+  execute format('lock table public.%I in share row exclusive mode', p_source);
+  execute format('select coalesce(max(id), 0) from public.%I', p_source) into high;
+  case p_source
+    when 'transactions' then
+      delete from private.transaction_rollup_deltas;
+      delete from private.transaction_rollups;
+    when 'allocations' then
+      delete from private.allocation_rollup_deltas;
+      delete from private.allocation_rollups;
+    else
+      delete from private.mapping_rollup_deltas;
+      delete from private.mapping_rollups;
+  end case;
+  update private.rollup_backfills
+  set high_water = high, covered_upto = 0, done_at = case when high = 0 then now() end
+  where source = p_source;
+  perform private.enqueue_job_once('rollups.backfill');
+  return high;
+end;
+$$;
+comment on function private.restart_rollup_backfill(text) is
+  'Forget a source''s rollups and count every current row again by the backfill job; returns the new high water.';
 
 select private.enqueue_job_once('rollups.backfill')
 where exists (select 1 from private.rollup_backfills where covered_upto < high_water);
