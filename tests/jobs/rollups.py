@@ -36,7 +36,7 @@ CHARTS = (
     ("reviews per day", f"select day, reviewed from private.analytics_mapping_throughput({WINDOW})"
      " where reviewed <> 0",
      "select (reviewed_at at time zone 'UTC')::date, count(*) from public.llm_mappings"
-     f" where reviewed_at >= (current_date - 800)::timestamp at time zone 'UTC' group by 1"),
+     " where reviewed_at >= (current_date - 800)::timestamp at time zone 'UTC' group by 1"),
 )  # fmt: skip
 
 

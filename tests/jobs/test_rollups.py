@@ -77,10 +77,14 @@ class Changes:
             (self.prefix,),
         )
 
+    def link(self) -> None:
+        for key in self.keys:
+            self.conn.execute("select private.link_pending_transactions(%s, 100000)", (key,))
+
     def operations(self, db_url: str) -> list[Callable[[], object]]:
         return [
             self.import_rows,
-            lambda: [self.conn.execute("select private.link_pending_transactions(%s, 100000)", (k,)) for k in self.keys],
+            self.link,
             self.review,
             self.delete_rows,
             self.correct_rows,
@@ -130,7 +134,7 @@ def test_the_backfill_rebuilds_every_rollup_exactly_while_writers_change_rows(
             while not stop.is_set():
                 try:
                     writer.rng.choice(writes)()
-                except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+                except BaseException as exc:  # reported by the test thread
                     failures.append(exc)
                     return
 
