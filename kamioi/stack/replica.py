@@ -105,7 +105,9 @@ class LocalReplica:
     def _reset_slot(self) -> None:
         """A fresh slot for a fresh standby (an old one would hold WAL for a data dir that is gone)."""
         with psycopg.connect(self.settings.superuser_db_url, autocommit=True) as conn:
-            conn.execute("select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = %s", (SLOT,))
+            conn.execute(
+                "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = %s", (SLOT,)
+            )
             conn.execute("select pg_create_physical_replication_slot(%s, true)", (SLOT,))
             # A standby stopped for long must not fill the primary's disk: past this it needs a new backup.
             conn.execute("alter system set max_slot_wal_keep_size = '8GB'")
