@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 
+from kamioi.replication import REPLICA_LAG_SQL
 from kamioi.settings import Settings
 from kamioi.stack.postgres import (
     LOCAL_PASSWORD,
@@ -39,15 +40,9 @@ class ReplicaState:
 
 
 def replica_state(url: str, timeout_s: float = 2.0) -> ReplicaState:
-    """Whether the server at `url` is a standby and how far its replay is behind: the age of the last
-    replayed commit while WAL is still to be replayed, 0 once it has caught up (an idle primary sends
-    no commits, so the age alone would grow forever)."""
+    """Whether the server at `url` is a standby and how far its replay is behind (kamioi.replication)."""
     with psycopg.connect(url, connect_timeout=max(1, int(timeout_s)), autocommit=True) as conn:
-        row = conn.execute(
-            "select pg_is_in_recovery(),"
-            " case when pg_last_wal_receive_lsn() is null or pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
-            " then 0 else coalesce(extract(epoch from now() - pg_last_xact_replay_timestamp()), 0) end::float8"
-        ).fetchone()
+        row = conn.execute(REPLICA_LAG_SQL).fetchone()
     assert row is not None
     return ReplicaState(in_recovery=bool(row[0]), lag_s=max(0.0, float(row[1])))
 
