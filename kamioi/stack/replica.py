@@ -10,6 +10,7 @@ from removing rows a long analytics query on the standby still reads.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,6 @@ from kamioi.stack.postgres import (
 )
 from kamioi.stack.processes import StackError, ensure_port_free, run, wait_until
 
-SLOT = "kamioi_replica"
 STANDBY_SETTINGS = {"hot_standby": "on", "hot_standby_feedback": "on"}
 
 
@@ -64,6 +64,11 @@ class LocalReplica:
         return self.server_dir.resolve() / "postgres.log"
 
     @property
+    def slot(self) -> str:
+        """Per port, so a second standby of the same primary (a drill's) never takes this one's slot."""
+        return f"kamioi_replica_{self.settings.replica_port}"
+
+    @property
     def superuser_url(self) -> str:
         return f"postgresql://{SUPERUSER}:{LOCAL_PASSWORD}@{self.settings.db_host}:{self.settings.replica_port}/postgres"
 
@@ -88,7 +93,7 @@ class LocalReplica:
         run(
             as_server_user([
                 str(PG_BIN / "pg_basebackup"), "-D", str(self.data_dir), "-d", primary,
-                "-X", "stream", "-S", SLOT, "-R", "-c", "fast",
+                "-X", "stream", "-S", self.slot, "-R", "-c", "fast",
             ]),
             what="pg_basebackup of the primary for the replica",
         )  # fmt: skip
@@ -99,11 +104,9 @@ class LocalReplica:
 
     def _reset_slot(self) -> None:
         """A fresh slot for a fresh standby (an old one would hold WAL for a data dir that is gone)."""
+        self._drop_slot()
         with psycopg.connect(self.settings.superuser_db_url, autocommit=True) as conn:
-            conn.execute(
-                "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = %s", (SLOT,)
-            )
-            conn.execute("select pg_create_physical_replication_slot(%s, true)", (SLOT,))
+            conn.execute("select pg_create_physical_replication_slot(%s, true)", (self.slot,))
             # A standby stopped for long must not fill the primary's disk: past this it needs a new backup.
             conn.execute("alter system set max_slot_wal_keep_size = '8GB'")
             conn.execute("select pg_reload_conf()")
@@ -130,5 +133,16 @@ class LocalReplica:
         run(pg_ctl("stop", "-w", "-m", mode, "-D", str(self.data_dir)), what="stopping the read replica")
         return True
 
+    def _drop_slot(self) -> None:
+        with psycopg.connect(self.settings.superuser_db_url, autocommit=True) as conn:
+            conn.execute(
+                "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = %s",
+                (self.slot,),
+            )
+
     def remove(self) -> None:
+        """Delete the standby, and its slot when the primary is up (`kamioi reset` deletes both anyway)."""
+        self.stop()
+        with contextlib.suppress(psycopg.OperationalError):
+            self._drop_slot()
         remove_server_dir(self.server_dir)
