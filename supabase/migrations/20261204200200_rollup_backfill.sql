@@ -40,7 +40,7 @@ begin
   if covered >= high then
     return 0;
   end if;
-  upto := least(covered + p_ids, high);
+  upto := case when p_ids >= high - covered then high else covered + p_ids end;  -- never overflows
   execute private.rollup_insert_sql(p_source, format(
     'select 1 as sign, %s from public.%I where id > $1 and id <= $2', private.rollup_columns(p_source), p_source
   )) using covered, upto;
