@@ -7,7 +7,8 @@
  *
  *   private.analytics_category_months(from, to)     month x merchant rollup joined to the mappings
  *                                                   in force (months cut by the window: its days)
- *   private.analytics_top_merchants(from, to, n)    day x merchant rollup of the window
+ *   private.analytics_top_merchants(from, to, n)    the same month x merchant rollups: a year costs
+ *                                                   12 months + the cut months' days, not 365 days
  *   private.analytics_mapping_throughput(from, to)  mapping rollup, plus `reviewed` per day
  *
  * New charts, each with its `_scan` reference:
@@ -109,7 +110,7 @@ as $$
   with top as (
     select d.merchant_key, sum(d.transactions)::bigint as transactions, sum(d.amount) as amount,
            sum(d.round_up) as round_up
-    from private.current_transaction_rollups('day_merchant', p_from, p_to) as d
+    from private.transaction_merchant_months(p_from, p_to) as d
     where d.merchant_key <> ''
     group by d.merchant_key
     order by 2 desc, 1
