@@ -22,9 +22,19 @@
  *   private.mapping_rollups (day): created, auto_approved, admin_approved, rejected, pending
  *     (by created day, where each mapping stands now) and reviewed (by reviewed day)
  *
- * Category is not a rollup key: a merchant's category is that of its mapping in force, which a
- * review changes for all of its history at once. The category chart joins the month x merchant
- * rollup to the mappings in force: O(months x merchants), still independent of the transactions.
+ * Categories: a transaction's category is that of its merchant's mapping in force now, so a review
+ * moves a merchant's whole history to another category. Writers never look categories up (that would
+ * race with reviews); compaction does, serialized and from one snapshot:
+ *   private.category_rollups (month, category): the compacted month x merchant totals, each merchant
+ *     filed under the category in private.rollup_merchant_categories (merchant_key -> category)
+ *   private.rollup_recategorized (merchant_key): merchants whose category may have changed since they
+ *     were filed, appended by statement triggers on merchants (mapping in force set or moved) and
+ *     llm_mappings (a mapping's category edited)
+ * Compaction moves each queued merchant's compacted months from its filed category to its current one,
+ * folds the new month x merchant deltas under the current categories, refiles, and deletes the queue
+ * entries it saw. A read takes category_rollups, the same move for merchants still queued, and the
+ * pending deltas under their current categories: exact, O(months x categories + queued merchants x
+ * months + pending deltas), whatever the number of transactions and merchants.
  *
  * Rows that existed before this migration are counted by a resumable backfill (rollup backfill
  * migration, job kind `rollups.backfill`). private.rollup_backfills records per source table the
@@ -105,6 +115,36 @@ comment on table private.allocation_rollups is
   'Open lots, amount and shares invested per transaction day and month x ticker; add allocation_rollup_deltas.';
 comment on table private.mapping_rollups is
   'Mappings per created UTC day by where they stand, and reviews per reviewed UTC day; add mapping_rollup_deltas.';
+
+create table private.category_rollups (
+  month date not null,
+  category text not null,
+  transactions bigint not null,
+  amount numeric not null,
+  round_up numeric not null,
+  primary key (month, category)
+);
+comment on table private.category_rollups is
+  'Compacted month x merchant totals summed per category the merchant is filed under (rollup_merchant_categories).';
+create table private.rollup_merchant_categories (
+  merchant_key text primary key,
+  category text not null
+);
+comment on table private.rollup_merchant_categories is
+  'The category each merchant''s compacted history is counted under in category_rollups.';
+create table private.rollup_recategorized (
+  merchant_key text not null,
+  queued_at timestamptz not null default now()
+);
+alter table private.rollup_recategorized set (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
+comment on table private.rollup_recategorized is
+  'Merchants whose mapping in force or its category changed since compaction last filed them.';
+
+-- The category of each merchant's mapping in force ('UNMAPPED' without one), as the charts count it.
+create view private.merchant_categories_in_force as
+  select mr.merchant_key, coalesce(m.category, 'UNMAPPED') as category
+  from public.merchants as mr
+  left join public.llm_mappings as m on m.id = mr.mapping_id and m.created_at = mr.mapping_created_at;
 
 -- Backfill coverage -------------------------------------------------------------------------------
 create table private.rollup_backfills (
@@ -238,6 +278,37 @@ begin
 end;
 $$;
 
+-- A merchant's mapping in force set or moved, or a mapping's category edited: its category may differ.
+create or replace function private.queue_recategorized_merchants()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_table_name = 'merchants' and tg_op = 'INSERT' then
+    insert into private.rollup_recategorized (merchant_key) select merchant_key from new_rows;
+  elsif tg_table_name = 'merchants' and tg_op = 'DELETE' then
+    insert into private.rollup_recategorized (merchant_key) select merchant_key from old_rows;
+  elsif tg_table_name = 'merchants' then
+    insert into private.rollup_recategorized (merchant_key)
+    select n.merchant_key from new_rows as n join old_rows as o on o.id = n.id
+    where (n.mapping_id, n.mapping_created_at, n.merchant_key) is distinct from (o.mapping_id, o.mapping_created_at, o.merchant_key)
+    union
+    select o.merchant_key from new_rows as n join old_rows as o on o.id = n.id where n.merchant_key <> o.merchant_key;
+  else
+    -- The merchants this mapping is in force for.
+    insert into private.rollup_recategorized (merchant_key)
+    select mr.merchant_key
+    from new_rows as n
+    join old_rows as o on o.id = n.id and o.created_at = n.created_at
+    join public.merchants as mr on mr.mapping_id = n.id and mr.mapping_created_at = n.created_at
+    where n.category is distinct from o.category;
+  end if;
+  return null;
+end;
+$$;
+
 create or replace function private.reset_rollups_on_truncate()
 returns trigger
 language plpgsql
@@ -245,10 +316,13 @@ security definer
 set search_path = ''
 as $$
 begin
+  perform pg_advisory_xact_lock(private.rollup_lock_key('compaction'));  -- no compaction half sees the reset
   case tg_table_name
     when 'transactions' then
       delete from private.transaction_rollup_deltas;
       delete from private.transaction_rollups;
+      delete from private.category_rollups;
+      delete from private.rollup_merchant_categories;
     when 'allocations' then
       delete from private.allocation_rollup_deltas;
       delete from private.allocation_rollups;
@@ -306,6 +380,23 @@ create trigger llm_mappings_rollups_delete
 create trigger llm_mappings_rollups_truncate
   after truncate on public.llm_mappings
   for each statement execute function private.reset_rollups_on_truncate();
+
+create trigger merchants_rollups_recategorize_insert
+  after insert on public.merchants
+  referencing new table as new_rows
+  for each statement execute function private.queue_recategorized_merchants();
+create trigger merchants_rollups_recategorize_update
+  after update on public.merchants
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function private.queue_recategorized_merchants();
+create trigger merchants_rollups_recategorize_delete
+  after delete on public.merchants
+  referencing old table as old_rows
+  for each statement execute function private.queue_recategorized_merchants();
+create trigger llm_mappings_rollups_recategorize
+  after update on public.llm_mappings
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function private.queue_recategorized_merchants();
 
 -- The triggers above hold each table's lock until this migration commits, so no row with an id at or
 -- below these high waters is still being written: every such row is the backfill's.

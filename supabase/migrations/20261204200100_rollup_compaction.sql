@@ -5,6 +5,11 @@
  * the totals, so deltas of transactions still in flight are folded by a later run and nothing is
  * counted twice; a read (totals + deltas) is exact before, during and after a run. A bucket whose
  * totals come back to zero (everything in it deleted) stays; reads skip it.
+ *
+ * The transactions' statement also keeps the category rollups (analytics rollups migration): queued
+ * merchants whose category in force differs from the one they are filed under move their compacted
+ * months over, the new month x merchant deltas are added under the categories in force, and the
+ * merchants are refiled; runs are serialized by an advisory lock, so no queued move happens twice.
  */
 
 create or replace function private.compact_rollups()
@@ -17,6 +22,11 @@ declare
   folded_allocations bigint;
   folded_mappings bigint;
 begin
+  -- One compaction at a time (pg_cron and a manual call): each moves queued merchants exactly once.
+  perform pg_advisory_xact_lock(private.rollup_lock_key('compaction'));
+
+  -- Transactions and categories in one statement, so one snapshot decides which deltas, queued
+  -- merchants and categories in force this run folds.
   with taken as (
     delete from private.transaction_rollup_deltas
     returning grain, bucket, merchant_key, transactions, amount, round_up
@@ -30,6 +40,46 @@ begin
     on conflict (grain, bucket, merchant_key) do update
       set transactions = r.transactions + excluded.transactions, amount = r.amount + excluded.amount,
           round_up = r.round_up + excluded.round_up
+  ), queued as (
+    delete from private.rollup_recategorized returning merchant_key
+  ), moved as (
+    select f.merchant_key, f.category as filed, coalesce(c.category, 'UNMAPPED') as current
+    from (select distinct merchant_key from queued) as q
+    join private.rollup_merchant_categories as f on f.merchant_key = q.merchant_key
+    left join private.merchant_categories_in_force as c on c.merchant_key = q.merchant_key
+    where f.category <> coalesce(c.category, 'UNMAPPED')
+  ), new_months as (
+    select s.bucket, s.merchant_key, coalesce(c.category, 'UNMAPPED') as category,
+           s.transactions, s.amount, s.round_up
+    from summed as s
+    left join private.merchant_categories_in_force as c on c.merchant_key = s.merchant_key
+    where s.grain = 'month_merchant'
+  ), category_changes as (
+    -- A moved merchant's compacted months leave the category it was filed under for its current one.
+    select t.bucket as month, m.filed as category, -t.transactions as transactions, -t.amount as amount,
+           -t.round_up as round_up
+    from moved as m
+    join private.transaction_rollups as t on t.grain = 'month_merchant' and t.merchant_key = m.merchant_key
+    union all
+    select t.bucket, m.current, t.transactions, t.amount, t.round_up
+    from moved as m
+    join private.transaction_rollups as t on t.grain = 'month_merchant' and t.merchant_key = m.merchant_key
+    union all
+    -- New deltas count under the current category (the filed one, for merchants not queued).
+    select bucket, category, transactions, amount, round_up from new_months
+  ), category_applied as (
+    insert into private.category_rollups as r (month, category, transactions, amount, round_up)
+    select month, category, sum(transactions), sum(amount), sum(round_up) from category_changes group by 1, 2
+    on conflict (month, category) do update
+      set transactions = r.transactions + excluded.transactions, amount = r.amount + excluded.amount,
+          round_up = r.round_up + excluded.round_up
+  ), refiled as (
+    insert into private.rollup_merchant_categories as f (merchant_key, category)
+    select merchant_key, current from moved
+    union
+    select n.merchant_key, n.category from new_months as n
+    where not exists (select 1 from private.rollup_merchant_categories as f where f.merchant_key = n.merchant_key)
+    on conflict (merchant_key) do update set category = excluded.category
   )
   select coalesce(sum(deltas), 0) into folded_transactions from summed;
 

@@ -5,8 +5,9 @@
  * name, as the reference the rollups are tested and benchmarked against; the names the admin API
  * calls now read totals + pending deltas in one snapshot, with the same signatures and rows:
  *
- *   private.analytics_category_months(from, to)     month x merchant rollup joined to the mappings
- *                                                   in force (months cut by the window: its days)
+ *   private.analytics_category_months(from, to)     category rollups, corrected for merchants
+ *                                                   recategorized and deltas since compaction
+ *                                                   (months cut by the window: their days)
  *   private.analytics_top_merchants(from, to, n)    the same month x merchant rollups: a year costs
  *                                                   12 months + the cut months' days, not 365 days
  *   private.analytics_mapping_throughput(from, to)  mapping rollup, plus `reviewed` per day
@@ -59,25 +60,48 @@ as $$
   having sum(r.lots) <> 0 or sum(r.amount) <> 0 or sum(r.shares) <> 0
 $$;
 
--- Per month and merchant in [from, to): whole months from the month grain, the days of months the
--- window cuts from the day grain, so any window is exact.
+-- A window [from, to) as the whole months inside it (read from month grains) and the day ranges of
+-- the months it cuts (read from day grains), so any window is exact and a year costs 12 months plus
+-- at most two months of days.
+create or replace function private.window_months(p_from date, p_to date)
+returns table (first_month date, end_month date)
+language sql
+immutable
+set search_path = ''
+as $$
+  select first_month, greatest(first_month, end_month)
+  from (select (date_trunc('month', p_from - 1) + interval '1 month')::date as first_month,
+               date_trunc('month', p_to)::date as end_month) as w
+$$;
+
+create or replace function private.window_cut_days(p_from date, p_to date)
+returns table (lo date, hi date)
+language sql
+immutable
+set search_path = ''
+as $$
+  select r.lo, r.hi
+  from private.window_months(p_from, p_to) as w,
+       lateral (values (p_from, case when w.first_month < w.end_month then w.first_month else p_to end),
+                       (case when w.first_month < w.end_month then w.end_month else p_to end, p_to)) as r (lo, hi)
+  where r.lo < r.hi
+$$;
+
+-- Per month and merchant in [from, to).
 create or replace function private.transaction_merchant_months(p_from date, p_to date)
 returns table (month date, merchant_key text, transactions bigint, amount numeric, round_up numeric)
 language sql
 stable
 set search_path = ''
 as $$
-  with whole as (
-    select (date_trunc('month', p_from - 1) + interval '1 month')::date as first_month,
-           date_trunc('month', p_to)::date as end_month
-  )
   select m.bucket, m.merchant_key, m.transactions, m.amount, m.round_up
-  from whole, private.current_transaction_rollups('month_merchant', whole.first_month, whole.end_month) as m
+  from private.window_months(p_from, p_to) as w,
+       private.current_transaction_rollups('month_merchant', w.first_month, w.end_month) as m
   union all
   select date_trunc('month', d.bucket)::date, d.merchant_key, sum(d.transactions)::bigint, sum(d.amount),
          sum(d.round_up)
-  from whole, private.current_transaction_rollups('day_merchant', p_from, p_to) as d
-  where not (d.bucket >= whole.first_month and d.bucket < whole.end_month)
+  from private.window_cut_days(p_from, p_to) as c,
+       private.current_transaction_rollups('day_merchant', c.lo, c.hi) as d
   group by 1, 2
 $$;
 
@@ -88,11 +112,43 @@ language sql
 stable
 set search_path = ''
 as $$
-  select pm.month, coalesce(m.category, 'UNMAPPED'), sum(pm.transactions)::bigint, sum(pm.amount), sum(pm.round_up)
-  from private.transaction_merchant_months(p_from, p_to) as pm
-  left join public.merchants as mc on mc.merchant_key = pm.merchant_key
-  left join public.llm_mappings as m on m.id = mc.mapping_id and m.created_at = mc.mapping_created_at
+  with whole as (
+    select first_month, end_month from private.window_months(p_from, p_to)
+  ), moved as (
+    -- Merchants recategorized since compaction filed them: their compacted months move to the category now.
+    select f.merchant_key, f.category as filed, coalesce(c.category, 'UNMAPPED') as current
+    from (select distinct merchant_key from private.rollup_recategorized) as q
+    join private.rollup_merchant_categories as f on f.merchant_key = q.merchant_key
+    left join private.merchant_categories_in_force as c on c.merchant_key = q.merchant_key
+    where f.category <> coalesce(c.category, 'UNMAPPED')
+  ), parts as (
+    select r.month, r.category, r.transactions, r.amount, r.round_up
+    from whole, private.category_rollups as r
+    where r.month >= whole.first_month and r.month < whole.end_month
+    union all
+    select t.bucket, side.category, side.sign * t.transactions, side.sign * t.amount, side.sign * t.round_up
+    from whole, moved as m
+    join private.transaction_rollups as t on t.grain = 'month_merchant' and t.merchant_key = m.merchant_key
+    cross join lateral (values (-1, m.filed), (1, m.current)) as side (sign, category)
+    where t.bucket >= whole.first_month and t.bucket < whole.end_month
+    union all
+    -- Deltas not compacted yet, under the categories in force.
+    select d.bucket, coalesce(c.category, 'UNMAPPED'), d.transactions, d.amount, d.round_up
+    from whole, private.transaction_rollup_deltas as d
+    left join private.merchant_categories_in_force as c on c.merchant_key = d.merchant_key
+    where d.grain = 'month_merchant' and d.bucket >= whole.first_month and d.bucket < whole.end_month
+    union all
+    -- The days of months the window cuts.
+    select date_trunc('month', d.bucket)::date, coalesce(c.category, 'UNMAPPED'), d.transactions, d.amount,
+           d.round_up
+    from private.window_cut_days(p_from, p_to) as cut,
+         private.current_transaction_rollups('day_merchant', cut.lo, cut.hi) as d
+    left join private.merchant_categories_in_force as c on c.merchant_key = d.merchant_key
+  )
+  select month, category, sum(transactions)::bigint, sum(amount), sum(round_up)
+  from parts
   group by 1, 2
+  having sum(transactions) <> 0
   order by 1, 2
 $$;
 comment on function private.analytics_category_months(date, date) is

@@ -3,7 +3,7 @@
 -- backfill rebuilds them exactly.
 begin;
 \ir _helpers.psql
-select plan(57);
+select plan(61);
 
 -- No API role, not even an admin's token, reads a rollup or calls a chart function ----------------
 create function tests.rollups_refused(p_who text)
@@ -114,6 +114,28 @@ select set_eq($$select * from private.analytics_category_months('2026-02-10', '2
 select results_eq($$select * from private.analytics_top_merchants('2020-01-01', current_date + 1, 100)$$,
   $$select * from private.analytics_top_merchants_scan('2020-01-01', current_date + 1, 100)$$,
   'top merchants equal the scan');
+
+-- A review moves a merchant's whole history to its new category, before and after compaction.
+select private.compact_rollups();
+with m as (
+  insert into public.llm_mappings (merchant_name, merchant_key, status, admin_approved, category)
+  values ('ZR ONE', 'zr one', 'approved', true, 'TRAVEL') returning id, created_at)
+insert into public.merchants (merchant_key, display_name, mapping_id, mapping_created_at)
+select 'zr one', 'ZR One', id, created_at from m;
+select set_eq($$select * from private.analytics_category_months('2020-01-01', current_date + 1) where category = 'TRAVEL'$$,
+  $$select * from private.analytics_category_months_scan('2020-01-01', current_date + 1) where category = 'TRAVEL'$$,
+  'a merchant''s first mapping moves its unmapped history to the mapping''s category at once');
+select private.compact_rollups();
+update public.llm_mappings set category = 'ENTERTAINMENT' where merchant_key = 'zr one' and category = 'TRAVEL';
+select set_eq($$select * from private.analytics_category_months('2020-01-01', current_date + 1)$$,
+  $$select * from private.analytics_category_months_scan('2020-01-01', current_date + 1)$$,
+  'an edited category of the mapping in force moves it again');
+select ok(exists (select 1 from private.analytics_category_months('2020-01-01', current_date + 1)
+                  where category = 'ENTERTAINMENT'), 'under the edited category');
+select private.compact_rollups();
+select set_eq($$select * from private.analytics_category_months('2020-01-01', current_date + 1)$$,
+  $$select * from private.analytics_category_months_scan('2020-01-01', current_date + 1)$$,
+  'and compaction files it there');
 
 -- The backfill rebuilds them exactly, chunk by chunk ------------------------------------------------
 select ok(private.restart_rollup_backfill('transactions') > 0, 'a restart makes every current row the backfill''s');

@@ -48,6 +48,8 @@ class Changes:
                 (key,),
             ).fetchone()
             decision = "rejected"
+            if row is None:  # its mapping was rejected already: nothing in force
+                return
         else:
             row = self.conn.execute(
                 "insert into public.llm_mappings (merchant_name, merchant_key, ticker, category)"
