@@ -39,19 +39,24 @@ CHUNK_ROWS = 1_000_000
 TICKERS = ("SBUX", "AMZN", "WMT", "MCD", "NFLX", "TGT", "COST", "HD", "NKE", "AAPL")
 KEY_SQL = "'rollbench ' || lpad(({n} % {merchants})::text, 4, '0')"
 
+# The API's windows: this month and the 11 before it; the last N days, today included.
+TWELVE_MONTHS = (
+    "(date_trunc('month', current_date) - interval '11 months')::date,"
+    " (date_trunc('month', current_date) + interval '1 month')::date"
+)
 # (chart as the admin API asks for it, rollup read, base-table reference)
 CHARTS: tuple[tuple[str, str, str], ...] = tuple(
     (name, f"select * from private.{function}({args})", f"select * from private.{function}_scan({args})")
     for name, function, args in (
         ("categories, 12 months", "analytics_category_months",
-         "(date_trunc('month', current_date) - interval '11 months')::date, current_date + 1"),
+         TWELVE_MONTHS),
         ("top merchants, 30 days", "analytics_top_merchants", "current_date - 29, current_date + 1, 10"),
         ("top merchants, 365 days", "analytics_top_merchants", "current_date - 364, current_date + 1, 10"),
         ("activity per day, 30 days", "analytics_activity", "current_date - 29, current_date + 1, 'day'"),
         ("activity per month, 12 months", "analytics_activity",
-         "(date_trunc('month', current_date) - interval '11 months')::date, current_date + 1, 'month'"),
+         TWELVE_MONTHS + ", 'month'"),
         ("tickers per month, 12 months", "analytics_ticker_months",
-         "(date_trunc('month', current_date) - interval '11 months')::date, current_date + 1"),
+         TWELVE_MONTHS),
         ("mapping throughput, 30 days", "analytics_mapping_throughput", "current_date - 29, current_date + 1"),
     )
 )  # fmt: skip
@@ -94,7 +99,7 @@ def transaction_rows_sql(first: int, count: int) -> str:
            (array['invested', 'pending', 'mapped', 'pending'])[1 + g % 4],
            case when g % 4 = 0 and (g * 17) % 100 <> 0 then 1 else 0 end
     from generate_series({first}::bigint, {first + count - 1}) as g,
-         lateral (select {KEY_SQL.format(n="(g * 31)", merchants=MERCHANTS)} as k) as key
+         lateral (select {KEY_SQL.format(n="(hashint8(g)::bigint + 2147483648)", merchants=MERCHANTS)} as k) as key
     """
 
 
@@ -164,7 +169,12 @@ def generate(conn: psycopg.Connection[Any], transactions: int) -> None:
     conn.autocommit = True
     log("vacuum analyze")
     conn.execute("vacuum (analyze) public.transactions, public.allocations, public.llm_mappings")
-    conn.execute("vacuum (analyze) private.transaction_rollups, private.allocation_rollups, private.mapping_rollups")
+    # Autovacuum empties the delta tables' pages after each compaction (threshold 1000 rows); here at once.
+    conn.execute(
+        "vacuum (analyze) private.transaction_rollups, private.transaction_rollup_deltas, private.allocation_rollups,"
+        " private.allocation_rollup_deltas, private.mapping_rollups, private.mapping_rollup_deltas,"
+        " private.category_rollups"
+    )
     conn.autocommit = False
 
 
@@ -200,11 +210,11 @@ ROLLUP_TRIGGERS = ("transactions_rollups_insert",)
 def bulk_insert(conn: psycopg.Connection[Any], rows: int, rollups_on: bool) -> tuple[float, float]:
     """One INSERT ... SELECT of `rows` transactions (every other trigger on), rolled back.
     Returns (total ms, ms in the rollup trigger) from EXPLAIN ANALYZE."""
+    first = count_of(conn, "select max(id) from public.transactions") + 1  # commits: before the trigger is off
     try:
         if not rollups_on:
             for trigger in ROLLUP_TRIGGERS:
                 conn.execute(f"alter table public.transactions disable trigger {trigger}")
-        first = count_of(conn, "select max(id) from public.transactions") + 1
         row = conn.execute(
             f"explain (analyze, summary on, format json) {transaction_rows_sql(first, rows)}".encode()
         ).fetchone()

@@ -36,7 +36,7 @@ begin
     from taken group by 1, 2, 3
   ), applied as (
     insert into private.transaction_rollups as r (grain, bucket, merchant_key, transactions, amount, round_up)
-    select grain, bucket, merchant_key, transactions, amount, round_up from summed
+    select grain, bucket, merchant_key, transactions, amount, round_up from summed order by 1, 2, 3
     on conflict (grain, bucket, merchant_key) do update
       set transactions = r.transactions + excluded.transactions, amount = r.amount + excluded.amount,
           round_up = r.round_up + excluded.round_up
@@ -91,7 +91,7 @@ begin
     from taken group by 1, 2, 3
   ), applied as (
     insert into private.allocation_rollups as r (grain, bucket, ticker, lots, amount, shares)
-    select grain, bucket, ticker, lots, amount, shares from summed
+    select grain, bucket, ticker, lots, amount, shares from summed order by 1, 2, 3
     on conflict (grain, bucket, ticker) do update
       set lots = r.lots + excluded.lots, amount = r.amount + excluded.amount, shares = r.shares + excluded.shares
   )

@@ -23,41 +23,34 @@ alter function private.analytics_category_months(date, date) rename to analytics
 alter function private.analytics_top_merchants(date, date, integer) rename to analytics_top_merchants_scan;
 alter function private.analytics_mapping_throughput(date, date) rename to analytics_mapping_throughput_scan;
 
--- Current rollups (totals + deltas) ---------------------------------------------------------------
-create or replace function private.current_transaction_rollups(p_grain text, p_from date, p_to date)
+-- Rollup rows (totals + deltas) -------------------------------------------------------------------
+-- The rows of a grain's buckets in [from, to), compacted and pending, not summed: each chart sums
+-- them once at its own level (and drops groups that sum to no transactions). These helpers have no
+-- SET clause so the planner inlines them into the charts' queries (a SET clause makes every call a
+-- separate, materialized function scan); they are not security definer and name every object with
+-- its schema.
+create or replace function private.transaction_rollup_rows(p_grain text, p_from date, p_to date)
 returns table (bucket date, merchant_key text, transactions bigint, amount numeric, round_up numeric)
 language sql
 stable
-set search_path = ''
 as $$
-  select r.bucket, r.merchant_key, sum(r.transactions)::bigint, sum(r.amount), sum(r.round_up)
-  from (
-    select t.bucket, t.merchant_key, t.transactions, t.amount, t.round_up from private.transaction_rollups as t
-    where t.grain = p_grain and t.bucket >= p_from and t.bucket < p_to
-    union all
-    select d.bucket, d.merchant_key, d.transactions, d.amount, d.round_up from private.transaction_rollup_deltas as d
-    where d.grain = p_grain and d.bucket >= p_from and d.bucket < p_to
-  ) as r
-  group by r.bucket, r.merchant_key
-  having sum(r.transactions) <> 0
+  select t.bucket, t.merchant_key, t.transactions, t.amount, t.round_up from private.transaction_rollups as t
+  where t.grain = p_grain and t.bucket >= p_from and t.bucket < p_to
+  union all
+  select d.bucket, d.merchant_key, d.transactions, d.amount, d.round_up from private.transaction_rollup_deltas as d
+  where d.grain = p_grain and d.bucket >= p_from and d.bucket < p_to
 $$;
 
-create or replace function private.current_allocation_rollups(p_grain text, p_from date, p_to date)
+create or replace function private.allocation_rollup_rows(p_grain text, p_from date, p_to date)
 returns table (bucket date, ticker text, lots bigint, amount numeric, shares numeric)
 language sql
 stable
-set search_path = ''
 as $$
-  select r.bucket, r.ticker, sum(r.lots)::bigint, sum(r.amount), sum(r.shares)
-  from (
-    select t.bucket, t.ticker, t.lots, t.amount, t.shares from private.allocation_rollups as t
-    where t.grain = p_grain and t.bucket >= p_from and t.bucket < p_to
-    union all
-    select d.bucket, d.ticker, d.lots, d.amount, d.shares from private.allocation_rollup_deltas as d
-    where d.grain = p_grain and d.bucket >= p_from and d.bucket < p_to
-  ) as r
-  group by r.bucket, r.ticker
-  having sum(r.lots) <> 0 or sum(r.amount) <> 0 or sum(r.shares) <> 0
+  select t.bucket, t.ticker, t.lots, t.amount, t.shares from private.allocation_rollups as t
+  where t.grain = p_grain and t.bucket >= p_from and t.bucket < p_to
+  union all
+  select d.bucket, d.ticker, d.lots, d.amount, d.shares from private.allocation_rollup_deltas as d
+  where d.grain = p_grain and d.bucket >= p_from and d.bucket < p_to
 $$;
 
 -- A window [from, to) as the whole months inside it (read from month grains) and the day ranges of
@@ -67,7 +60,6 @@ create or replace function private.window_months(p_from date, p_to date)
 returns table (first_month date, end_month date)
 language sql
 immutable
-set search_path = ''
 as $$
   select first_month, greatest(first_month, end_month)
   from (select (date_trunc('month', p_from - 1) + interval '1 month')::date as first_month,
@@ -78,7 +70,6 @@ create or replace function private.window_cut_days(p_from date, p_to date)
 returns table (lo date, hi date)
 language sql
 immutable
-set search_path = ''
 as $$
   select r.lo, r.hi
   from private.window_months(p_from, p_to) as w,
@@ -87,31 +78,33 @@ as $$
   where r.lo < r.hi
 $$;
 
--- Per month and merchant in [from, to).
-create or replace function private.transaction_merchant_months(p_from date, p_to date)
+-- Rows per month and merchant in [from, to) (not summed).
+create or replace function private.transaction_merchant_month_rows(p_from date, p_to date)
 returns table (month date, merchant_key text, transactions bigint, amount numeric, round_up numeric)
 language sql
 stable
-set search_path = ''
 as $$
   select m.bucket, m.merchant_key, m.transactions, m.amount, m.round_up
   from private.window_months(p_from, p_to) as w,
-       private.current_transaction_rollups('month_merchant', w.first_month, w.end_month) as m
+       private.transaction_rollup_rows('month_merchant', w.first_month, w.end_month) as m
   union all
-  select date_trunc('month', d.bucket)::date, d.merchant_key, sum(d.transactions)::bigint, sum(d.amount),
-         sum(d.round_up)
+  select date_trunc('month', d.bucket)::date, d.merchant_key, d.transactions, d.amount, d.round_up
   from private.window_cut_days(p_from, p_to) as c,
-       private.current_transaction_rollups('day_merchant', c.lo, c.hi) as d
-  group by 1, 2
+       private.transaction_rollup_rows('day_merchant', c.lo, c.hi) as d
 $$;
 
 -- The charts --------------------------------------------------------------------------------------
+-- PL/pgSQL, so each connection plans a chart's query once and reuses it: an SQL function is planned
+-- at every call, which with the partitions of llm_mappings cost more than running the query.
 create or replace function private.analytics_category_months(p_from date, p_to date)
 returns table (month date, category text, transactions bigint, amount numeric, round_up numeric)
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
+#variable_conflict use_column
+begin
+  return query
   with whole as (
     select first_month, end_month from private.window_months(p_from, p_to)
   ), moved as (
@@ -142,14 +135,15 @@ as $$
     select date_trunc('month', d.bucket)::date, coalesce(c.category, 'UNMAPPED'), d.transactions, d.amount,
            d.round_up
     from private.window_cut_days(p_from, p_to) as cut,
-         private.current_transaction_rollups('day_merchant', cut.lo, cut.hi) as d
+         private.transaction_rollup_rows('day_merchant', cut.lo, cut.hi) as d
     left join private.merchant_categories_in_force as c on c.merchant_key = d.merchant_key
   )
   select month, category, sum(transactions)::bigint, sum(amount), sum(round_up)
   from parts
   group by 1, 2
   having sum(transactions) <> 0
-  order by 1, 2
+  order by 1, 2;
+end;
 $$;
 comment on function private.analytics_category_months(date, date) is
   'Transactions, amount and round-ups per month and category (of the mapping in force), in [from, to), from rollups.';
@@ -159,16 +153,20 @@ returns table (
   merchant_key text, display_name text, company_name text, ticker text, category text,
   transactions bigint, amount numeric, round_up numeric
 )
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
+#variable_conflict use_column
+begin
+  return query
   with top as (
     select d.merchant_key, sum(d.transactions)::bigint as transactions, sum(d.amount) as amount,
            sum(d.round_up) as round_up
-    from private.transaction_merchant_months(p_from, p_to) as d
+    from private.transaction_merchant_month_rows(p_from, p_to) as d
     where d.merchant_key <> ''
     group by d.merchant_key
+    having sum(d.transactions) <> 0
     order by 2 desc, 1
     limit least(greatest(p_limit, 1), 100)
   )
@@ -177,7 +175,8 @@ as $$
   from top
   left join public.merchants as mc on mc.merchant_key = top.merchant_key
   left join public.llm_mappings as m on m.id = mc.mapping_id and m.created_at = mc.mapping_created_at
-  order by top.transactions desc, top.merchant_key
+  order by top.transactions desc, top.merchant_key;
+end;
 $$;
 comment on function private.analytics_top_merchants(date, date, integer) is
   'The merchants with the most transactions in [from, to), at most 100, with their mapping in force, from rollups.';
@@ -188,10 +187,13 @@ returns table (
   day date, created bigint, auto_approved bigint, admin_approved bigint, rejected bigint, pending bigint,
   reviewed bigint
 )
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
+#variable_conflict use_column
+begin
+  return query
   select r.day, sum(r.created)::bigint, sum(r.auto_approved)::bigint, sum(r.admin_approved)::bigint,
          sum(r.rejected)::bigint, sum(r.pending)::bigint, sum(r.reviewed)::bigint
   from (
@@ -203,41 +205,53 @@ as $$
   ) as r
   group by r.day
   having sum(r.created) <> 0 or sum(r.reviewed) <> 0
-  order by r.day
+  order by r.day;
+end;
 $$;
 comment on function private.analytics_mapping_throughput(date, date) is
   'Per UTC day in [from, to): mappings created that day by where they stand now, and mappings reviewed that day.';
 
 create or replace function private.analytics_activity(p_from date, p_to date, p_grain text)
 returns table (bucket date, transactions bigint, amount numeric, round_up numeric, invested numeric)
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
+#variable_conflict use_column
+begin
+  return query
   with per_day as (
     select t.bucket, t.transactions, t.amount, t.round_up, 0::numeric as invested
-    from private.current_transaction_rollups('day', p_from, p_to) as t
+    from private.transaction_rollup_rows('day', p_from, p_to) as t
     union all
-    select a.bucket, 0, 0, 0, a.amount from private.current_allocation_rollups('day', p_from, p_to) as a
+    select a.bucket, 0, 0, 0, a.amount from private.allocation_rollup_rows('day', p_from, p_to) as a
   )
   select case p_grain when 'month' then date_trunc('month', bucket)::date else bucket end,
          sum(transactions)::bigint, sum(amount), sum(round_up), sum(invested)
   from per_day
   group by 1
-  order by 1
+  having sum(transactions) <> 0
+  order by 1;
+end;
 $$;
 comment on function private.analytics_activity(date, date, text) is
   'Per day or month (grain) in [from, to): transactions, amount, round-ups, amount invested (by transaction date).';
 
 create or replace function private.analytics_ticker_months(p_from date, p_to date)
 returns table (month date, ticker text, lots bigint, amount numeric, shares numeric)
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select a.bucket, a.ticker, a.lots, a.amount, a.shares
-  from private.current_allocation_rollups('month_ticker', p_from, p_to) as a
-  order by a.bucket, a.amount desc, a.ticker
+#variable_conflict use_column
+begin
+  return query
+  select a.bucket, a.ticker, sum(a.lots)::bigint, sum(a.amount), sum(a.shares)
+  from private.allocation_rollup_rows('month_ticker', p_from, p_to) as a
+  group by 1, 2
+  having sum(a.lots) <> 0 or sum(a.amount) <> 0 or sum(a.shares) <> 0
+  order by 1, 4 desc, 2;
+end;
 $$;
 comment on function private.analytics_ticker_months(date, date) is
   'Per month starting in [from, to) and ticker: open lots, amount and shares invested in transactions of that month.';
@@ -263,6 +277,7 @@ as $$
          sum(transactions)::bigint, sum(amount), sum(round_up), sum(invested)
   from per_day
   group by 1
+  having sum(transactions) <> 0
   order by 1
 $$;
 
