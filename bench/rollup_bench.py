@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import time
 from collections.abc import Callable
 from functools import partial
@@ -29,7 +28,17 @@ from typing import Any
 
 import psycopg
 
-from bench.db_bench import CATEGORIES, USER_ID_SQL, Timing, ensure_users, log, server_ms, sql_text_array, timed
+from bench.db_bench import (
+    CATEGORIES,
+    USER_ID_SQL,
+    Timing,
+    bench_bulk,
+    ensure_users,
+    log,
+    server_ms,
+    sql_text_array,
+    timed,
+)
 from kamioi.db import connect
 from kamioi.settings import get_settings
 
@@ -226,23 +235,6 @@ def bulk_insert(conn: psycopg.Connection[Any], rows: int, rollups_on: bool) -> t
         conn.rollback()
 
 
-def bench_bulk(conn: psycopg.Connection[Any], rows: int) -> dict[str, Any]:
-    order = (False, True, True, False)  # balanced, so warm-up and bloat hit both sides alike
-    runs: dict[bool, list[float]] = {True: [], False: []}
-    in_trigger: list[float] = []
-    for rollups_on in order:
-        total, in_rollups = bulk_insert(conn, rows, rollups_on)
-        runs[rollups_on].append(total)
-        if rollups_on:
-            in_trigger.append(in_rollups)
-        log(f"bulk insert {rows:,}, rollup trigger {'on' if rollups_on else 'off'}: {total:,.0f} ms"
-            f" ({in_rollups:,.0f} ms in it)")  # fmt: skip
-    on, off = Timing(runs[True]), Timing(runs[False])
-    in_run = statistics.median((t - m) / t for t, m in zip(runs[True], in_trigger, strict=True))
-    return {"rows": rows, "on": on, "off": off, "trigger_ms": Timing(in_trigger),
-            "throughput_ratio": off.median / on.median, "in_run_ratio": in_run}  # fmt: skip
-
-
 # Report -----------------------------------------------------------------------------------------
 def report(by_size: dict[int, list[dict[str, Any]]], bulk: dict[str, Any]) -> str:
     sizes = sorted(by_size)
@@ -285,7 +277,7 @@ def main() -> int:
         for size in (int(s) for s in args.sizes.split(",")):
             generate(conn, size)
             by_size[size] = bench_charts(conn, args.repeat, args.scan_repeat)
-        bulk = bench_bulk(conn, args.bulk_rows)
+        bulk = bench_bulk(conn, args.bulk_rows, bulk_insert)
     text = report(by_size, bulk)
     print(text)
     out = settings.state_dir / "rollup_bench.json"

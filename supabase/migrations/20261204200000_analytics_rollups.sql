@@ -306,15 +306,15 @@ begin
 end;
 $$;
 
-create or replace function private.reset_rollups_on_truncate()
-returns trigger
+-- Empty a source's rollups (a truncate, a restarted backfill).
+create or replace function private.forget_rollups(p_source text)
+returns void
 language plpgsql
-security definer
 set search_path = ''
 as $$
 begin
   perform pg_advisory_xact_lock(private.rollup_lock_key('compaction'));  -- no compaction half sees the reset
-  case tg_table_name
+  case p_source
     when 'transactions' then
       delete from private.transaction_rollup_deltas;
       delete from private.transaction_rollups;
@@ -327,6 +327,17 @@ begin
       delete from private.mapping_rollup_deltas;
       delete from private.mapping_rollups;
   end case;
+end;
+$$;
+
+create or replace function private.reset_rollups_on_truncate()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.forget_rollups(tg_table_name);
   update private.rollup_backfills set covered_upto = high_water, done_at = coalesce(done_at, now())
   where source = tg_table_name;
   return null;

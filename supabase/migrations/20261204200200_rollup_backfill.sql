@@ -65,21 +65,8 @@ begin
     raise exception 'no rollup source %', p_source using errcode = '22023';
   end if;
   execute format('lock table public.%I in share row exclusive mode', p_source);
-  perform pg_advisory_xact_lock(private.rollup_lock_key('compaction'));  -- no compaction half sees the reset
   execute format('select coalesce(max(id), 0) from public.%I', p_source) into high;
-  case p_source
-    when 'transactions' then
-      delete from private.transaction_rollup_deltas;
-      delete from private.transaction_rollups;
-      delete from private.category_rollups;
-      delete from private.rollup_merchant_categories;
-    when 'allocations' then
-      delete from private.allocation_rollup_deltas;
-      delete from private.allocation_rollups;
-    else
-      delete from private.mapping_rollup_deltas;
-      delete from private.mapping_rollups;
-  end case;
+  perform private.forget_rollups(p_source);
   update private.rollup_backfills
   set high_water = high, covered_upto = 0, done_at = case when high = 0 then now() end
   where source = p_source;

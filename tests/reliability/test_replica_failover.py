@@ -5,7 +5,7 @@ reads from the drill's own standby (bench/drills/replica.py), so the stack's rep
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,9 +16,7 @@ from bench.drills.processes import ApiProcess
 from bench.drills.replica import replica_outage_under_load, source_of, throwaway_replica
 from bench.drills.scenarios import wait_for
 from kamioi.settings import Settings
-from kamioi.stack.keys import KeyMaterial
 from kamioi.stack.replica import LocalReplica
-from kamioi.tokens import access_token_claims, sign
 
 MAX_LAG_S = 1.0
 
@@ -45,14 +43,6 @@ def api(replica: LocalReplica, work_dir: Path) -> Iterator[ApiProcess]:
     }
     with ApiProcess(env, work_dir / "api.log") as process:
         yield process
-
-
-@pytest.fixture(scope="module")
-def admin_headers(settings: Settings, keys: KeyMaterial, make_user: Callable[[str], str]) -> dict[str, str]:
-    claims = access_token_claims(
-        user_id=make_user("admin"), email="replica@test.kamioi.local", user_role="admin", issuer=settings.jwt_issuer
-    )
-    return {"Authorization": f"Bearer {sign(claims, keys)}"}
 
 
 def readiness(api: ApiProcess) -> dict[str, object]:
