@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     upstash_port: int = Field(default=54380, alias="KAMIOI_UPSTASH_PORT")
     api_host: str = Field(default="127.0.0.1", alias="KAMIOI_API_HOST")
     api_port: int = Field(default=8000, alias="KAMIOI_API_PORT")
+    # The local streaming hot standby of the cluster (kamioi up), which READ_REPLICA_URL points at.
+    replica_port: int = Field(default=54332, alias="KAMIOI_REPLICA_PORT")
     # uvicorn worker processes `kamioi up` runs for the API (one per core is the usual start).
     api_workers: int = Field(default=2, ge=1, alias="API_WORKERS")
 
@@ -36,6 +38,10 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", alias="DATABASE_URL")
     superuser_database_url: str = Field(default="", alias="SUPERUSER_DATABASE_URL")
     read_replica_url: str = Field(default="", alias="READ_REPLICA_URL")
+    # Reads routed to the replica (api/read_routing.py) go to the primary while it lags more than this.
+    read_replica_max_lag_s: float = Field(default=10.0, gt=0, alias="READ_REPLICA_MAX_LAG_S")
+    # How often each API process checks the replica's health and lag.
+    read_replica_check_s: float = Field(default=1.0, gt=0, alias="READ_REPLICA_CHECK_S")
     upstash_redis_rest_url: str = Field(default="", alias="UPSTASH_REDIS_REST_URL")
     upstash_redis_rest_token: str = Field(default="", alias="UPSTASH_REDIS_REST_TOKEN")
 
@@ -131,6 +137,11 @@ class Settings(BaseSettings):
         return self.superuser_database_url or (
             f"postgresql://supabase_admin:postgres@{self.db_host}:{self.db_port}/postgres"
         )
+
+    @property
+    def local_replica_url(self) -> str:
+        """The local stack's standby, as the role the API connects with."""
+        return f"postgresql://postgres:postgres@{self.db_host}:{self.replica_port}/postgres"
 
     @property
     def jwt_issuer(self) -> str:
