@@ -65,7 +65,10 @@ $$;
 comment on function private.enqueue_job_mail(text, bigint, uuid, jsonb) is
   'Queue a mail to the user about a finished job (details: what it says, link included); null if no email.';
 
-create or replace function private.claim_due_mails(p_limit integer, p_lease_s double precision)
+-- p_ids narrows the claim to given mails (a test, an operator resending one).
+create or replace function private.claim_due_mails(
+  p_limit integer, p_lease_s double precision, p_ids bigint[] default null
+)
 returns setof private.mail_outbox
 language sql
 set search_path = ''
@@ -76,6 +79,7 @@ as $$
    where m.id in (
      select d.id from private.mail_outbox as d
       where d.state = 'pending' and d.next_attempt_at <= clock_timestamp()
+        and (p_ids is null or d.id = any (p_ids))
       order by d.next_attempt_at, d.id
       limit p_limit
       for update skip locked)
@@ -166,7 +170,7 @@ create trigger import_jobs_mail_when_finished
 
 revoke execute on function
   private.enqueue_job_mail(text, bigint, uuid, jsonb),
-  private.claim_due_mails(integer, double precision),
+  private.claim_due_mails(integer, double precision, bigint[]),
   private.record_mail_sent(bigint, integer),
   private.record_mail_failure(bigint, integer, text, integer, double precision, double precision),
   private.next_mail_due_at(),

@@ -31,8 +31,13 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         "KAMIOI_REDIS_PORT": str(_free_port()),
         "KAMIOI_UPSTASH_PORT": str(_free_port()),
         "KAMIOI_API_PORT": str(_free_port()),
+        "KAMIOI_STORAGE_PORT": str(_free_port()),
+        "KAMIOI_SMTP_PORT": str(_free_port()),
     }
-    for key in ("DATABASE_URL", "SUPERUSER_DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"):
+    for key in (
+        "DATABASE_URL", "SUPERUSER_DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN",
+        "SUPABASE_STORAGE_URL", "SMTP_HOST", "SMTP_PORT",
+    ):  # fmt: skip
         env.pop(key, None)
     yield env
     _kamioi(env, "reset")
