@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from kamioi.db import connect
-from kamioi.progress import FeedUnavailable, ListenFeed, RealtimeFeed, open_job_progress
+from kamioi.progress import ListenFeed, open_job_progress
+from kamioi.realtime_feed import FeedUnavailable, RealtimeFeed
 from kamioi.realtime_server import serve_in_thread
 from kamioi.settings import Settings
 
