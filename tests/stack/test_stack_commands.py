@@ -69,6 +69,10 @@ def test_up_twice_second_is_fast_then_status_stop_reset(stack_env: dict[str, str
     status = _kamioi(stack_env, "status")
     assert status.returncode == 0, status.stdout
     assert status.stdout.count("running") >= 3
+    lines = {line.split()[0]: line for line in status.stdout.splitlines() if line.strip()}
+    assert f"smtp://127.0.0.1:{stack_env['KAMIOI_SMTP_PORT']}" in lines["smtp-catcher"]
+    assert "(0 mails)" in lines["smtp-catcher"]
+    assert "running" in lines["storage"]
 
     stop = _kamioi(stack_env, "stop")
     assert "postgres" in stop.stdout
