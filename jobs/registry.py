@@ -32,6 +32,7 @@ HANDLER_MODULES = (
     "jobs.correct_allocations",
     "jobs.exports",
     "jobs.backfill_rollups",
+    "jobs.mail",
 )
 
 

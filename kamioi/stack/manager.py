@@ -9,12 +9,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from kamioi.settings import ENV_FILE, Settings
+from kamioi.smtp_catcher import Inbox
 from kamioi.stack.envfile import write_env_file
 from kamioi.stack.keys import KeyMaterial, ensure_keys
 from kamioi.stack.postgres import LocalPostgres
 from kamioi.stack.redis_server import LocalRedis
 from kamioi.stack.replica import LocalReplica
-from kamioi.stack.services import Service, admin_api, upstash_proxy, worker
+from kamioi.stack.services import (
+    Service,
+    admin_api,
+    mail_dir,
+    smtp_catcher,
+    storage_server,
+    upstash_proxy,
+    worker,
+)
 
 
 @dataclass
@@ -36,6 +45,8 @@ class Stack:
     def services(self) -> list[Service]:
         return [
             upstash_proxy(self.settings, self.redis.url, self.keys.upstash_token),
+            storage_server(self.settings),
+            smtp_catcher(self.settings),
             admin_api(self.settings),
             worker(self.settings),
         ]
@@ -66,7 +77,10 @@ class Stack:
             "SUPABASE_JWKS_PATH": str(s.keys_dir / "jwks.json"),
             "SUPABASE_SECRET_KEY": keys.secret_key,
             "SUPABASE_PUBLISHABLE_KEY": keys.publishable_key,
-            "KAMIOI_API_URL": f"http://{s.api_host}:{s.api_port}",
+            "SUPABASE_STORAGE_URL": f"http://127.0.0.1:{s.storage_port}/storage/v1",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(s.smtp_catcher_port),
+            "KAMIOI_API_URL": s.api_url,
         }
 
     def up(self, log: _Log) -> None:
@@ -116,7 +130,10 @@ class Stack:
             ("redis-server", self.redis.is_running(), env["REDIS_URL"]),
         ]
         for svc in self.services():
-            address = f"http://127.0.0.1:{svc.port}" if svc.port else "-"
+            address = f"{svc.scheme}://127.0.0.1:{svc.port}" if svc.port else "-"
+            if svc.name == "smtp-catcher":
+                inbox = mail_dir(s)
+                address += f"  inbox {inbox} ({Inbox(inbox).count()} mails)"
             rows.append((svc.name, svc.is_running(s), address))
         return rows
 

@@ -90,8 +90,8 @@ select is(
 select set_eq($$ select jobname || ' ' || schedule from cron.job where jobname like 'kamioi-%' $$,
   array['kamioi-maintain-partitions 15 3 * * *', 'kamioi-compact-stats * * * * *',
         'kamioi-reask-merchants * * * * *', 'kamioi-invest-mapped * * * * *',
-        'kamioi-compact-user-totals * * * * *', 'kamioi-compact-rollups * * * * *'],
-  'pg_cron runs partition maintenance daily; stats, user-total and rollup compaction, the merchant re-ask and investing schedulers every minute');
+        'kamioi-compact-user-totals * * * * *', 'kamioi-compact-rollups * * * * *', 'kamioi-deliver-mail * * * * *'],
+  'pg_cron runs partition maintenance daily; stats, user-total and rollup compaction, the merchant re-ask, investing and mail schedulers every minute');
 
 select * from finish();
 rollback;

@@ -32,14 +32,13 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         "KAMIOI_UPSTASH_PORT": str(_free_port()),
         "KAMIOI_API_PORT": str(_free_port()),
         "KAMIOI_REPLICA_PORT": str(_free_port()),
+        "KAMIOI_STORAGE_PORT": str(_free_port()),
+        "KAMIOI_SMTP_PORT": str(_free_port()),
     }
     for key in (
-        "DATABASE_URL",
-        "SUPERUSER_DATABASE_URL",
-        "READ_REPLICA_URL",
-        "UPSTASH_REDIS_REST_URL",
-        "UPSTASH_REDIS_REST_TOKEN",
-    ):
+        "DATABASE_URL", "SUPERUSER_DATABASE_URL", "READ_REPLICA_URL", "UPSTASH_REDIS_REST_URL",
+        "UPSTASH_REDIS_REST_TOKEN", "SUPABASE_STORAGE_URL", "SMTP_HOST", "SMTP_PORT",
+    ):  # fmt: skip
         env.pop(key, None)
     yield env
     _kamioi(env, "reset")
@@ -77,6 +76,10 @@ def test_up_twice_second_is_fast_then_status_stop_reset(stack_env: dict[str, str
     assert status.stdout.count("running") >= 3
     replica_line = next(line for line in status.stdout.splitlines() if line.split()[:1] == ["replica"])
     assert "running" in replica_line and "(standby, lag" in replica_line, replica_line
+    lines = {line.split()[0]: line for line in status.stdout.splitlines() if line.strip()}
+    assert f"smtp://127.0.0.1:{stack_env['KAMIOI_SMTP_PORT']}" in lines["smtp-catcher"]
+    assert "(0 mails)" in lines["smtp-catcher"]
+    assert "running" in lines["storage"]
 
     stop = _kamioi(stack_env, "stop")
     assert "postgres" in stop.stdout and "replica" in stop.stdout
