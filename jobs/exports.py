@@ -5,8 +5,9 @@ Each chunk is one call of the list's private page function after the committed k
 appended to `<export dir>/<file_name>.part` and flushed to disk, then the chunk's checkpoint (last key,
 rows, bytes) is committed as a compare-and-set. A run that finds a checkpoint cuts the file back to
 its bytes and goes on after its key, so a crash at any point neither repeats nor skips a row. Memory
-is one chunk, whatever the export's size. The finished file is renamed to its final name; a
-cancelled export's partial file is deleted.
+is one chunk, whatever the export's size. The finished file is renamed to its final name and uploaded
+to the Storage bucket EXPORT_BUCKET, whose signed link becomes the download link (the admin API's
+download of the file when Storage is unavailable); a cancelled export's partial file is deleted.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from jobs.context import JobContext
 from jobs.errors import PermanentJobError
 from jobs.registry import Outcome, job_handler
 from kamioi.settings import get_settings
+from kamioi.storage import StorageUnavailable, upload_file_with_link
 
 EXPORT_KIND = "exports.csv"
 
@@ -203,19 +205,47 @@ def export_csv(ctx: JobContext) -> Outcome:
         directory.mkdir(parents=True, exist_ok=True)
         final = directory / job["file_name"]
         partial = final.with_name(final.name + ".part")
-        outcome = _walk(ctx, conn, job, spec, partial)
-        if outcome is Outcome.CANCELLED:
-            partial.unlink(missing_ok=True)
-            return outcome
-        if outcome is not Outcome.SUCCEEDED:
-            return outcome
-        partial.replace(final)
+        if _finished_before(job, final, partial):
+            ctx.log.info("export %s: its file was complete, publishing it", export_id)
+        else:
+            outcome = _walk(ctx, conn, job, spec, partial)
+            if outcome is Outcome.CANCELLED:
+                partial.unlink(missing_ok=True)
+                return outcome
+            if outcome is not Outcome.SUCCEEDED:
+                return outcome
+            partial.replace(final)
         conn.execute(
             "update public.export_jobs set file_sha256 = %s, download_url = %s where id = %s",
-            (_sha256(final), f"/v1/exports/{export_id}/download", export_id),
+            (_sha256(final), _publish(ctx, export_id, final), export_id),
         )
         ctx.log.info("export %s: %s rows of %s to %s", export_id, job["rows_written"], job["list"], final)
         return Outcome.SUCCEEDED
+
+
+def _finished_before(job: dict[str, Any], final: Path, partial: Path) -> bool:
+    """A run that died after naming the finished file (while publishing it) left it complete."""
+    return (
+        not partial.exists()
+        and final.is_file()
+        and job["bytes_written"] > 0
+        and (final.stat().st_size == job["bytes_written"])
+    )
+
+
+def _publish(ctx: JobContext, export_id: int, file: Path) -> str:
+    """The export's download link: a signed link to its copy in the Storage bucket, or, with no
+    bucket set or Storage unavailable, the admin API's download of the worker's file."""
+    settings = get_settings()
+    api_link = f"/v1/exports/{export_id}/download"
+    if not settings.export_bucket:
+        return api_link
+    try:
+        uploaded = upload_file_with_link(settings, bucket=settings.export_bucket, object_path=file.name, file=file)
+    except StorageUnavailable as error:
+        ctx.log.warning("export %s: %s; its link is the admin API's download", export_id, error)
+        return api_link
+    return uploaded.signed_url
 
 
 def _walk(
@@ -224,6 +254,14 @@ def _walk(
     """Append chunks after the committed checkpoint until the list runs out; `job` follows the checkpoint."""
     chunk_rows = ctx.settings.export_chunk_rows
     with partial.open("a+b") as file:
+        if file.seek(0, os.SEEK_END) < job["bytes_written"]:
+            # The file lost committed rows (a new disk, a cleaned directory): start over, never pad.
+            committed = conn.execute(
+                "select rows_written, bytes_written, after_key from private.record_export_chunk(%s, null, 0, 0, %s)",
+                (job["id"], job["rows_written"]),
+            ).fetchone()
+            assert committed is not None
+            job.update(committed)
         file.truncate(job["bytes_written"])  # drop what a crashed run wrote after its last checkpoint
         file.seek(job["bytes_written"])
         if job["bytes_written"] == 0:

@@ -111,7 +111,9 @@ class Settings(BaseSettings):
     api_cursor_secret: str = Field(default="", alias="API_CURSOR_SECRET")
     api_upload_dir: str = Field(default="", alias="API_UPLOAD_DIR")
     # CSV exports: written by the worker, downloaded through the API (both read this directory).
-    export_dir: str = Field(default="", alias="EXPORT_DIR")  # empty: <state_dir>/exports  # empty: <state_dir>/uploads
+    export_dir: str = Field(default="", alias="EXPORT_DIR")  # empty: <state_dir>/exports
+    # Finished exports are uploaded here and linked with a signed URL; empty: only the API serves them.
+    export_bucket: str = Field(default="exports", alias="EXPORT_BUCKET")  # empty: <state_dir>/uploads
     api_upload_max_bytes: int = Field(default=512 * 1024 * 1024, alias="API_UPLOAD_MAX_BYTES")
     api_db_pool_min: int = Field(default=1, alias="API_DB_POOL_MIN")
     api_db_pool_max: int = Field(default=10, alias="API_DB_POOL_MAX")

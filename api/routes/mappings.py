@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from api.deps import ADMIN_ERRORS, CurrentAdmin, ReadLimit, Res, ReviewLimit, WriteLimit
+from api.deps import ADMIN_ERRORS, READ_SOURCE, CurrentAdmin, ReadDb, ReadLimit, Res, ReviewLimit, WriteLimit
 from api.models.mappings import (
     BulkReviewRequest,
     JobAccepted,
@@ -35,10 +35,12 @@ MappingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 @router.get(
     "",
     summary="The LLM Center: all mappings filtered, newest first or by confidence (keyset pages of at most 50)",
-    responses=ADMIN_ERRORS,
+    responses={**ADMIN_ERRORS, 200: {"headers": READ_SOURCE}},
     dependencies=[ReadLimit],
 )
-async def list_mappings(res: Res, admin: CurrentAdmin, query: Annotated[MappingListQuery, Query()]) -> Page[Mapping]:
+async def list_mappings(
+    res: Res, admin: CurrentAdmin, read: ReadDb, query: Annotated[MappingListQuery, Query()]
+) -> Page[Mapping]:
     filters = query.filters()  # sort included: a cursor continues one order only
     scope = query.scope("mappings")
     args: dict[str, object] = {**filters, "limit": query.limit}
@@ -49,8 +51,10 @@ async def list_mappings(res: Res, admin: CurrentAdmin, query: Annotated[MappingL
             args["after_created_at"] = dt.datetime.fromisoformat(str(after))
         else:
             args["after_confidence"] = Decimal(str(after))
-    rows = await call_list_rpc(
-        res.pool, admin, "admin_list_mappings", args, timeout_s=res.settings.api_request_timeout_s
+    rows = await read.run(
+        lambda pool: call_list_rpc(
+            pool, admin, "admin_list_mappings", args, timeout_s=res.settings.api_request_timeout_s
+        )
     )
     items = [Mapping.model_validate(row) for row in rows]
     next_cursor = None

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import ADMIN_ERRORS, CurrentAdmin, ReadLimit, Res
+from api.deps import ADMIN_ERRORS, READ_SOURCE, CurrentAdmin, ReadDb, ReadLimit, Res
 from api.models.users import AdminUser, UserListQuery
 from api.pagination import Page
 from api.queries.lists import call_list_rpc
@@ -18,10 +18,12 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 @router.get(
     "",
     summary="Users newest first, or by email for an email prefix (keyset pages of at most 100)",
-    responses=ADMIN_ERRORS,
+    responses={**ADMIN_ERRORS, 200: {"headers": READ_SOURCE}},
     dependencies=[ReadLimit],
 )
-async def list_users(res: Res, admin: CurrentAdmin, query: Annotated[UserListQuery, Query()]) -> Page[AdminUser]:
+async def list_users(
+    res: Res, admin: CurrentAdmin, read: ReadDb, query: Annotated[UserListQuery, Query()]
+) -> Page[AdminUser]:
     filters = query.filters()
     scope = query.scope("users")
     by_email = query.email_prefix is not None
@@ -33,7 +35,9 @@ async def list_users(res: Res, admin: CurrentAdmin, query: Annotated[UserListQue
             args["after_email"] = after
         else:
             args["after_created_at"] = dt.datetime.fromisoformat(str(after))
-    rows = await call_list_rpc(res.pool, admin, "admin_list_users", args, timeout_s=res.settings.api_request_timeout_s)
+    rows = await read.run(
+        lambda pool: call_list_rpc(pool, admin, "admin_list_users", args, timeout_s=res.settings.api_request_timeout_s)
+    )
     items = [AdminUser.model_validate(row) for row in rows]
     next_cursor = None
     if len(items) == query.limit:

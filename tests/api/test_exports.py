@@ -37,8 +37,14 @@ async def test_an_export_is_queued_followed_and_downloaded(
     assert queue_job is not None
     assert InlineRun(settings.db_url, queue_job[0], jobs_settings()).run() == "succeeded"
     done = (await client.get(f"/v1/exports/{export['id']}", headers=admin_headers)).json()
-    assert done["state"] == "succeeded" and done["download_url"] == f"/v1/exports/{export['id']}/download"
-    download = await client.get(done["download_url"], headers=admin_headers)
+    assert done["state"] == "succeeded" and done["download_url"].startswith("http")  # the Storage copy's link
+    mail = owner_db.execute(
+        "select recipient, details ->> 'link', details ->> 'rows_written' from private.mail_outbox"
+        " where job_kind = 'export' and job_id = %s",
+        (export["id"],),
+    ).fetchall()
+    assert mail == [(f"admin-{admin_id[:8]}@test.kamioi.local", done["download_url"], str(done["rows_written"]))]
+    download = await client.get(f"/v1/exports/{export['id']}/download", headers=admin_headers)
     assert download.status_code == 200
     assert download.headers["content-type"].startswith("text/csv")
     lines = download.text.splitlines()

@@ -12,13 +12,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
 from jobs.exports import EXPORT_KIND
 from jobs.inline import InlineRun
-from kamioi.settings import Settings
+from kamioi.settings import Settings, get_settings
 from tests.jobs.conftest import Workers, queue_state, unique_tag, wait_until
 from tests.jobs.investing import insert_transactions, make_merchant, run_invest
 from tests.jobs.support import jobs_settings
@@ -85,7 +86,8 @@ def test_the_file_equals_each_list(settings: Settings, conn: psycopg.Connection[
     rows = csv_rows(path)
     assert [r["id"] for r in rows] == expected_transaction_ids(conn, user)
     assert done["rows_written"] == len(rows) and done["bytes_written"] == path.stat().st_size
-    assert done["download_url"] == f"/v1/exports/{job['id']}/download"
+    # The link is a signed URL of the copy in the Storage bucket: no key needed, the same bytes.
+    assert httpx.get(done["download_url"]).content == path.read_bytes()
     invested = next(r for r in rows if r["status"] == "invested" and r["ticker"] == "SBUX")
     assert '"ticker":"SBUX"' in invested["allocations"]
     path.unlink()
@@ -110,6 +112,25 @@ def test_the_file_equals_each_list(settings: Settings, conn: psycopg.Connection[
     mine = next(r for r in user_rows if r["id"] == user)
     assert int(mine["transactions"]) == len(expected_transaction_ids(conn, user))
     (settings.exports_dir / users["file_name"]).unlink()
+
+
+def test_with_storage_down_the_link_is_the_api_download(
+    settings: Settings,
+    conn: psycopg.Connection[Any],
+    shoppers: dict[str, Any],
+    dead_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SUPABASE_STORAGE_URL", dead_url)
+    get_settings.cache_clear()
+    try:
+        job = create_export(conn, "transactions", {"user_id": shoppers["users"][1]})
+        assert InlineRun(settings.db_url, job["queue_job_id"], jobs_settings()).run() == "succeeded"
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert export_row(conn, job["id"])["download_url"] == f"/v1/exports/{job['id']}/download"
+    (settings.exports_dir / job["file_name"]).unlink()
 
 
 def test_bad_filters_are_refused_before_anything_is_queued(conn: psycopg.Connection[Any]) -> None:
