@@ -89,3 +89,21 @@ def test_retry_refuses_what_it_cannot_retry(conn: psycopg.Connection[Any], setti
     assert no_id.returncode == 2 and "which import?" in no_id.stderr
     no_kind = kamioi_import(str(path), "--inline")
     assert no_kind.returncode == 2 and "--kind mappings|transactions is required" in no_kind.stderr
+
+
+def test_export_follows_the_job_and_prints_its_link(settings: Settings) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "kamioi", "export", "users", "--filter", "role=admin"],
+        cwd=PROJECT_ROOT, env={**os.environ, **JOBS_ENV}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "no worker serves exports: running it here" in done.stderr  # the stack's worker is paused
+    rows = [line for line in done.stderr.splitlines() if line.rstrip().endswith(".csv")]
+    assert rows and "rows:" in rows[-1]
+    assert done.stdout.strip().startswith("http")  # the signed link of the Storage copy
+    Path(rows[-1].split("rows: ", 1)[1].strip()).unlink()
+    refused = subprocess.run(
+        [sys.executable, "-m", "kamioi", "export", "transactions", "--filter", "colour=red"],
+        cwd=PROJECT_ROOT, env={**os.environ, **JOBS_ENV}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "unknown filter: colour" in refused.stderr
