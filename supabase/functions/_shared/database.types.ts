@@ -63,6 +63,76 @@ export type Database = {
           },
         ];
       };
+      "export_jobs": {
+        Row: {
+          "after_key": Json | null;
+          "attempts": number;
+          "bytes_written": number;
+          "cancel_requested": boolean;
+          "created_at": string;
+          "download_url": string | null;
+          "error": string | null;
+          "file_name": string | null;
+          "file_sha256": string | null;
+          "filters": NonNullable<Json>;
+          "finished_at": string | null;
+          "id": number;
+          "list": string;
+          "queue_job_id": number | null;
+          "requested_by": string | null;
+          "rows_written": number;
+          "sort": string | null;
+          "started_at": string | null;
+          "state": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "after_key"?: Json | null;
+          "attempts"?: number;
+          "bytes_written"?: number;
+          "cancel_requested"?: boolean;
+          "created_at"?: string;
+          "download_url"?: string | null;
+          "error"?: string | null;
+          "file_name"?: string | null;
+          "file_sha256"?: string | null;
+          "filters"?: NonNullable<Json>;
+          "finished_at"?: string | null;
+          "id"?: never;
+          "list": string;
+          "queue_job_id"?: number | null;
+          "requested_by"?: string | null;
+          "rows_written"?: number;
+          "sort"?: string | null;
+          "started_at"?: string | null;
+          "state"?: string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "after_key"?: Json | null;
+          "attempts"?: number;
+          "bytes_written"?: number;
+          "cancel_requested"?: boolean;
+          "created_at"?: string;
+          "download_url"?: string | null;
+          "error"?: string | null;
+          "file_name"?: string | null;
+          "file_sha256"?: string | null;
+          "filters"?: NonNullable<Json>;
+          "finished_at"?: string | null;
+          "id"?: never;
+          "list"?: string;
+          "queue_job_id"?: number | null;
+          "requested_by"?: string | null;
+          "rows_written"?: number;
+          "sort"?: string | null;
+          "started_at"?: string | null;
+          "state"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
       "holdings": {
         Row: {
           "invested": number;
@@ -535,6 +605,114 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "admin_list_mappings": {
+        Args: {
+          "p_admin_approved"?: boolean;
+          "p_after_confidence"?: number;
+          "p_after_created_at"?: string;
+          "p_after_id"?: number;
+          "p_category"?: string;
+          "p_confidence_max"?: number;
+          "p_confidence_min"?: number;
+          "p_created_from"?: string;
+          "p_created_to"?: string;
+          "p_limit"?: number;
+          "p_merchant_key_prefix"?: string;
+          "p_search"?: string;
+          "p_sort"?: string;
+          "p_source"?: string;
+          "p_status"?: string;
+          "p_tier"?: string;
+        };
+        Returns: {
+          "admin_approved": boolean;
+          "category": string | null;
+          "company_name": string | null;
+          "confidence": number | null;
+          "created_at": string;
+          "id": number;
+          "import_job_id": number | null;
+          "merchant_key": string;
+          "merchant_name": string;
+          "model": string | null;
+          "next_attempt_at": string | null;
+          "prompt_version": string | null;
+          "provider_attempts": number;
+          "provider_error": string | null;
+          "provider_state": string | null;
+          "reason": string | null;
+          "reviewed_at": string | null;
+          "reviewer": string | null;
+          "source": string;
+          "status": string;
+          "submitted_by": string | null;
+          "ticker": string | null;
+          "tier": string | null;
+          "updated_at": string;
+        }[];
+        SetofOptions: {
+          from: "*";
+          to: "llm_mappings";
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
+      };
+      "admin_list_transactions": {
+        Args: {
+          "p_amount_max"?: number;
+          "p_amount_min"?: number;
+          "p_before_date"?: string;
+          "p_before_id"?: number;
+          "p_date_from"?: string;
+          "p_date_to"?: string;
+          "p_import_job_id"?: number;
+          "p_limit"?: number;
+          "p_mapping_id"?: number;
+          "p_merchant_key"?: string;
+          "p_status"?: string;
+          "p_user_id"?: string;
+        };
+        Returns: {
+          "allocation_lot": number;
+          "allocations": Json;
+          "amount": number;
+          "created_at": string;
+          "descriptor": string;
+          "id": number;
+          "import_job_id": number;
+          "import_line": number;
+          "mapping_id": number;
+          "merchant_key": string;
+          "merchant_name": string;
+          "round_up": number;
+          "status": string;
+          "ticker": string;
+          "txn_date": string;
+          "updated_at": string;
+          "user_id": string;
+        }[];
+      };
+      "admin_list_users": {
+        Args: {
+          "p_after_created_at"?: string;
+          "p_after_email"?: string;
+          "p_after_id"?: string;
+          "p_email_prefix"?: string;
+          "p_limit"?: number;
+          "p_role"?: string;
+        };
+        Returns: {
+          "created_at": string;
+          "display_name": string;
+          "email": string;
+          "id": string;
+          "invested": number;
+          "role": string;
+          "round_ups": number;
+          "transactions": number;
+          "updated_at": string;
+        }[];
+      };
       "custom_access_token_hook": { Args: { "event": Json }; Returns: Json };
       "dashboard_stats": { Args: Record<PropertyKey, never>; Returns: Json };
       "investing_backlog": {
