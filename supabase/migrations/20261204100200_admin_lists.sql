@@ -243,6 +243,7 @@ declare
   window_start timestamptz;
   window_end timestamptz := 'infinity';
   newest_left timestamptz;
+  windowed boolean;
 begin
   if sort not in ('newest', 'confidence_desc', 'confidence_asc') then
     raise exception 'unknown sort: %', sort using errcode = '22023',
@@ -288,17 +289,21 @@ begin
     end if;
   end if;
 
+  windowed := sort = 'newest' and (needle is not null or f ? 'merchant_key_prefix');
+  if windowed then
+    conditions := conditions || text 'm.created_at >= $16 and m.created_at < $17';
+  end if;
   page_sql := format(
     'select m.* from public.llm_mappings as m where %s order by %s limit $15',
-    coalesce(nullif(array_to_string(conditions || text 'm.created_at >= $16 and m.created_at < $17', ' and '), ''), 'true'),
-    ordering
+    coalesce(nullif(array_to_string(conditions, ' and '), ''), 'true'), ordering
   );
   -- A search or key prefix matches rows in no particular order: walked newest first across all
   -- partitions at once (a Merge Append), every partition must yield a match before the first row
   -- comes out, so a rare term read 200k rows. Newest first, such a page is taken one month at a
   -- time instead (each window planned for its own partition: its trigram or prefix index, or its
-  -- date walk), skipping empty stretches, until the page is full. Other pages take one window.
-  if sort = 'newest' and (needle is not null or f ? 'merchant_key_prefix') then
+  -- date walk), skipping empty stretches, until the page is full. Other pages are one query, without
+  -- the window's bounds (bounds they do not need cost planning time in every partition).
+  if windowed then
     newest_left := coalesce(p_after_created_at, (select max(m.created_at) from public.llm_mappings as m));
     window_start := date_trunc('month', newest_left);
   else

@@ -109,7 +109,9 @@ def test_a_failing_price_provider_holds_the_ticker_and_a_later_run_invests(
     ).fetchall()
     assert [status for status, _ in waiting] == ["mapped"], "nothing is invested without a price, nothing is lost"
     hold = conn.execute("select reason, attempts from private.price_holds where ticker = %s", (ticker,)).fetchone()
-    assert hold == ("provider_error", 1)
+    # The trigger queued a run of its own beside this one: on a slow machine it may start after the
+    # hold's retry time (1 s) and ask again, so at least one failed ask is recorded.
+    assert hold is not None and hold[0] == "provider_error" and hold[1] >= 1
     backlog = dict((r, n) for r, n, _ in conn.execute("select * from public.investing_backlog(%s)", ("VTI",)))
     assert backlog.get("provider_error", 0) >= sum(n for _, n in waiting), "the backlog names the reason"
 

@@ -90,11 +90,11 @@ def test_a_lagging_replica_sends_reads_to_the_primary_until_it_catches_up(
                 primary.execute("select txid_current()")
                 return readiness(api)["replica"] == "lagging"
 
-            assert wait_for(lagging, 10 + MAX_LAG_S, 0.1), readiness(api)
+            assert wait_for(lagging, 30 + MAX_LAG_S, 0.1), readiness(api)  # roomy: a loaded 2-core machine
             assert readiness(api)["status"] == "degraded"
             assert source_of(api.url, admin_headers, rng) == "primary"
             assert replica_gauges(api)["kamioi_read_replica_serving"] == 0
         finally:
             standby.execute("select pg_wal_replay_resume()")
-    assert wait_for(lambda: source_of(api.url, admin_headers, rng) == "replica", 10, 0.1)
+    assert wait_for(lambda: source_of(api.url, admin_headers, rng) == "replica", 30, 0.1)
     assert readiness(api)["status"] == "ready"
