@@ -67,11 +67,11 @@ $$, 'every security definer function sets search_path = ''''');
 
 select has_index('public', 'llm_mappings', 'llm_mappings_merchant_name_trgm_idx', 'trigram index on lower(merchant_name)');
 select has_index('public', 'llm_mappings', 'llm_mappings_status_admin_approved_idx', 'index on (status, admin_approved)');
-select has_index('public', 'llm_mappings', 'llm_mappings_category_idx', 'index on category');
+select has_index('public', 'llm_mappings', 'llm_mappings_category_created_idx', 'index on (category, created_at desc, id desc)');
 select has_index('public', 'llm_mappings', 'llm_mappings_created_at_id_idx', 'index on created_at desc');
 select has_index('public', 'llm_mappings', 'llm_mappings_pending_idx', 'partial pending index');
 select has_index('public', 'transactions', 'transactions_user_date_idx', 'index on (user_id, txn_date desc)');
-select has_index('public', 'transactions', 'transactions_status_idx', 'index on transactions status');
+select has_index('public', 'transactions', 'transactions_status_date_idx', 'index on (status, txn_date desc, id desc)');
 
 select is((select p.provolatile::text from pg_proc p where p.oid = 'private.is_admin()'::regprocedure), 's',
   'private.is_admin() is stable');
@@ -86,8 +86,9 @@ select is(
 
 select set_eq($$ select jobname || ' ' || schedule from cron.job where jobname like 'kamioi-%' $$,
   array['kamioi-maintain-partitions 15 3 * * *', 'kamioi-compact-stats * * * * *',
-        'kamioi-reask-merchants * * * * *', 'kamioi-invest-mapped * * * * *'],
-  'pg_cron runs partition maintenance daily; stats compaction, the merchant re-ask and investing schedulers every minute');
+        'kamioi-reask-merchants * * * * *', 'kamioi-invest-mapped * * * * *',
+        'kamioi-compact-user-totals * * * * *'],
+  'pg_cron runs partition maintenance daily; stats and user-total compaction, the merchant re-ask and investing schedulers every minute');
 
 select * from finish();
 rollback;
