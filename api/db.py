@@ -78,10 +78,12 @@ async def as_caller(
 
 
 @asynccontextmanager
-async def as_owner(pool: Pool, *, timeout_s: float) -> AsyncIterator[Cursor]:
-    """A read-only transaction as the pool's own role, for admin-wide aggregates (after the API checked admin)."""
+async def as_owner(pool: Pool, *, timeout_s: float, read_only: bool = True) -> AsyncIterator[Cursor]:
+    """A transaction as the pool's own role, for admin-wide aggregates and the private SQL API (after the
+    API checked admin)."""
     async with pool.connection() as conn, conn.transaction():
-        await conn.execute("set transaction read only")
+        if read_only:
+            await conn.execute("set transaction read only")
         await conn.execute("select set_config('statement_timeout', %s, true)", (str(max(1, int(timeout_s * 1000))),))
         async with conn.cursor() as cur:
             yield cur

@@ -19,7 +19,7 @@ from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.replay import ReplayMiddleware
 from api.resources import open_resources
-from api.routes import analytics, health, imports, jobs, mappings, metrics, stats
+from api.routes import analytics, exports, health, imports, jobs, mappings, metrics, stats, transactions, users
 from kamioi.settings import Settings, get_settings
 
 GZIP_MIN_BYTES = 500
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     install_db_error_handlers(app)
-    routers = (health, metrics, stats, analytics, imports, mappings, jobs)
+    routers = (health, metrics, stats, analytics, imports, mappings, transactions, users, exports, jobs)
     for module in routers:
         app.include_router(module.router)
     install_openapi(app)

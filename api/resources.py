@@ -12,6 +12,7 @@ import httpx
 
 from api.auth import JwksKeys, TokenVerifier
 from api.cache import AggregateCache, CachePolicy
+from api.cursors import CursorSigner
 from api.db import Pool, create_pool
 from api.metrics import Metrics
 from api.notify import StatsChangeListener
@@ -38,6 +39,7 @@ class Resources:
     limits: RateLimits
     verifier: TokenVerifier
     listener: StatsChangeListener
+    cursors: CursorSigner
 
     @property
     def upload_dir(self) -> Path:
@@ -108,6 +110,7 @@ async def open_resources(settings: Settings, metrics: Metrics) -> AsyncIterator[
             limits=RateLimits(upstash, settings, metrics),
             verifier=verifier,
             listener=listener,
+            cursors=CursorSigner.from_settings(settings),
         )
     finally:
         await listener.stop()

@@ -32,6 +32,9 @@ class JobsSettings(BaseSettings):
     # worker's memory whatever a file holds. Real rows are well under 1 KB.
     import_max_row_bytes: int = Field(default=64 * 1024, ge=1024, alias="KAMIOI_IMPORT_MAX_ROW_BYTES")
 
+    # Rows per export chunk: one page call, one write and one checkpoint each; memory is one chunk.
+    export_chunk_rows: int = Field(default=5000, ge=1, le=100_000, alias="KAMIOI_EXPORT_CHUNK_ROWS")
+
     @property
     def heartbeat_seconds(self) -> float:
         return self.lease_seconds / 3

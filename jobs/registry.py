@@ -30,6 +30,7 @@ HANDLER_MODULES = (
     "jobs.link_transactions",
     "jobs.invest",
     "jobs.correct_allocations",
+    "jobs.exports",
 )
 
 

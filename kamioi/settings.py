@@ -97,7 +97,11 @@ class Settings(BaseSettings):
     )
     api_request_timeout_s: float = Field(default=30.0, alias="API_REQUEST_TIMEOUT_S")
     api_upload_timeout_s: float = Field(default=900.0, alias="API_UPLOAD_TIMEOUT_S")
-    api_upload_dir: str = Field(default="", alias="API_UPLOAD_DIR")  # empty: <state_dir>/uploads
+    # Signs the admin lists' cursors; empty: derived from SUPABASE_JWT_SECRET and SUPABASE_SECRET_KEY.
+    api_cursor_secret: str = Field(default="", alias="API_CURSOR_SECRET")
+    api_upload_dir: str = Field(default="", alias="API_UPLOAD_DIR")
+    # CSV exports: written by the worker, downloaded through the API (both read this directory).
+    export_dir: str = Field(default="", alias="EXPORT_DIR")  # empty: <state_dir>/exports  # empty: <state_dir>/uploads
     api_upload_max_bytes: int = Field(default=512 * 1024 * 1024, alias="API_UPLOAD_MAX_BYTES")
     api_db_pool_min: int = Field(default=1, alias="API_DB_POOL_MIN")
     api_db_pool_max: int = Field(default=10, alias="API_DB_POOL_MAX")
@@ -135,6 +139,10 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.state_dir / "keys"
+
+    @property
+    def exports_dir(self) -> Path:
+        return Path(self.export_dir) if self.export_dir else self.state_dir / "exports"
 
 
 @lru_cache(maxsize=1)

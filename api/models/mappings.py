@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal, Self
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from api.models.filters import ListQuery, NoNulText, SearchText, require_ordered
 from kamioi.mapping.providers.base import Category
 
 Decision = Literal["approved", "rejected"]
@@ -129,3 +131,36 @@ class ResolvedDescriptor(BaseModel):
 
 class ResolveResponse(BaseModel):
     results: list[ResolvedDescriptor]
+
+
+MappingSort = Literal["newest", "confidence_desc", "confidence_asc"]
+
+
+class MappingFilters(BaseModel):
+    """The LLM Center's filters; every given one must hold. `search` is a merchant-name substring."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["pending", "approved", "rejected"] | None = None
+    admin_approved: bool | None = None
+    category: Category | None = None
+    source: Literal["llm", "admin", "import", "catalog", "user"] | None = None
+    tier: Literal["approved", "catalog", "similarity", "llm", "review"] | None = None
+    confidence_min: Decimal | None = Field(default=None, ge=0, le=1, max_digits=5, decimal_places=4)
+    confidence_max: Decimal | None = Field(default=None, ge=0, le=1, max_digits=5, decimal_places=4)
+    merchant_key_prefix: NoNulText | None = None
+    created_from: AwareDatetime | None = None
+    created_to: AwareDatetime | None = None
+    # A trigram needs three characters; shorter terms would scan.
+    search: Annotated[SearchText, Field(min_length=3)] | None = None
+
+    @model_validator(mode="after")
+    def ranges_are_ordered(self) -> Self:
+        require_ordered("confidence", self.confidence_min, self.confidence_max)
+        require_ordered("created", self.created_from, self.created_to)
+        return self
+
+
+class MappingListQuery(MappingFilters, ListQuery):
+    sort: MappingSort = "newest"
+    limit: int = Field(default=50, ge=1, le=50)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
@@ -13,6 +15,7 @@ from api.models.mappings import (
     BulkReviewRequest,
     JobAccepted,
     Mapping,
+    MappingListQuery,
     ResolvedDescriptor,
     ResolveRequest,
     ResolveResponse,
@@ -21,11 +24,42 @@ from api.models.mappings import (
 from api.pagination import CURSOR_PATTERN, Page, decode_timestamp_id, encode_cursor
 from api.problems import problem_responses
 from api.queries import mappings as queries
+from api.queries.lists import call_list_rpc
 from api.queries.resolve import resolve as resolve_descriptors
 
 router = APIRouter(prefix="/v1/mappings", tags=["mappings"])
 
 MappingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.get(
+    "",
+    summary="The LLM Center: all mappings filtered, newest first or by confidence (keyset pages of at most 50)",
+    responses=ADMIN_ERRORS,
+    dependencies=[ReadLimit],
+)
+async def list_mappings(res: Res, admin: CurrentAdmin, query: Annotated[MappingListQuery, Query()]) -> Page[Mapping]:
+    filters = query.filters()  # sort included: a cursor continues one order only
+    scope = query.scope("mappings")
+    args: dict[str, object] = {**filters, "limit": query.limit}
+    if query.cursor is not None:
+        after, after_id = res.cursors.decode(scope, query.cursor, 2)
+        args["after_id"] = after_id
+        if query.sort == "newest":
+            args["after_created_at"] = dt.datetime.fromisoformat(str(after))
+        else:
+            args["after_confidence"] = Decimal(str(after))
+    rows = await call_list_rpc(
+        res.pool, admin, "admin_list_mappings", args, timeout_s=res.settings.api_request_timeout_s
+    )
+    items = [Mapping.model_validate(row) for row in rows]
+    next_cursor = None
+    if len(items) == query.limit:
+        last = items[-1]
+        confidence = -1 if last.confidence is None else last.confidence  # the RPC's coalesce(confidence, -1)
+        sort_key = last.created_at if query.sort == "newest" else f"{confidence:.4f}"
+        next_cursor = res.cursors.encode(scope, (sort_key, last.id))
+    return Page[Mapping](items=items, next_cursor=next_cursor)
 
 
 @router.get(
