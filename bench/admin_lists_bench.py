@@ -23,6 +23,8 @@ import argparse
 import json
 import os
 import re
+import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -574,7 +576,8 @@ def offset_query(case: Case, depth: int) -> tuple[str, list[Any]]:
             conditions.append(case.spec.conditions[name])
             values.append(case.like.get(name, value))
     where = " and ".join(conditions) or "true"
-    return (f"select {case.order.cursor_sql}, {case.spec.table.split()[-1]}.* from {case.spec.table}"
+    alias = case.spec.table.split()[-1]
+    return (f"select {case.order.cursor_sql}, {alias}.id, {alias}.* from {case.spec.table}"
             f" where {where} order by {case.order.order_by} offset {depth - 1} limit {case.spec.page_size + 1}",
             values)
 
@@ -681,7 +684,7 @@ def measure(conn: psycopg.Connection[Any], case: Case, types: dict[str, str], de
         deep_rows = cur.fetchall()
         columns = [c.name for c in cur.description or []]
     id_at = columns.index("id")
-    expected_ids = [r[width + id_at] for r in offset_rows[1:]]
+    expected_ids = [r[width] for r in offset_rows[1:]]
     assert [r[id_at] for r in deep_rows] == expected_ids, f"{case.spec.name} {case.label}: keyset != OFFSET page"
     allocations = check_allocations(conn, deep_rows, columns)
     samples: dict[str, list[float]] = {"p1s": [], "ds": [], "p1t": [], "dt": []}
@@ -841,6 +844,58 @@ def run(args: argparse.Namespace) -> None:
             default=lambda v: v.samples_ms if isinstance(v, Timing) else str(v)))
 
 
+# Export RSS -------------------------------------------------------------------------------------
+def proc_status_kb(pid: int, field_name: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def export_rss(args: argparse.Namespace) -> None:
+    """A worker of its own (only kind exports.csv) exports the list; its peak RSS (VmHWM) is read
+    from /proc after the job, against the same process's peak before the job (idle, imports done)."""
+    settings = get_settings()
+    filters = json.loads(args.filters)
+    env = {**os.environ, "KAMIOI_EXPORT_CHUNK_ROWS": str(args.chunk_rows)} if args.chunk_rows else dict(os.environ)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "jobs", "worker", "--kind", "exports.csv", "--concurrency", "1",
+         "--db-url", settings.db_url, "--log-level", "WARNING"],
+        cwd=Path(__file__).resolve().parent.parent, env=env)
+    try:
+        time.sleep(5)
+        idle_kb = proc_status_kb(worker.pid, "VmHWM")
+        with connect(settings.db_url, autocommit=True) as conn:
+            export_id = one(conn, "select id from private.create_export_job(%s, %s, %s, %s)",
+                            (args.list, json.dumps(filters), args.sort, BENCH_ADMIN_ID))
+            log(f"export {export_id} of {args.list} {filters}: worker pid {worker.pid},"
+                f" idle VmHWM {idle_kb / 1024:,.0f} MB")
+            started = time.perf_counter()
+            samples = []
+            while True:
+                row = conn.execute("select state, rows_written, bytes_written, file_name, error"
+                                   " from public.export_jobs where id = %s", (export_id,)).fetchone()
+                assert row is not None
+                samples.append(proc_status_kb(worker.pid, "VmRSS"))
+                if row[0] in ("succeeded", "failed", "cancelled"):
+                    break
+                if len(samples) % 20 == 0:
+                    log(f"export {export_id}: {row[1]:,} rows, RSS {samples[-1] / 1024:,.0f} MB")
+                time.sleep(0.5)
+            elapsed = time.perf_counter() - started
+            peak_kb = proc_status_kb(worker.pid, "VmHWM")
+        state, rows, size, file_name, error = row
+        print(f"export {export_id} {state}{': ' + error if error else ''}: {rows:,} rows, {size / 1e6:,.0f} MB CSV"
+              f" in {elapsed:,.0f} s ({rows / elapsed:,.0f} rows/s); worker VmHWM {peak_kb / 1024:,.0f} MB"
+              f" (idle {idle_kb / 1024:,.0f} MB, {peak_kb / idle_kb:.2f}x idle), VmRSS median while exporting"
+              f" {statistics.median(samples) / 1024:,.0f} MB; chunk rows {args.chunk_rows or 'default'}")
+        if not args.keep_file and file_name:
+            (settings.exports_dir / file_name).unlink(missing_ok=True)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -859,6 +914,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="EXPLAIN (ANALYZE, BUFFERS) of every nested statement of each page")
     bench.add_argument("--sort-rows", type=int, default=1000, help="flag a Sort fed more rows than this")
     bench.add_argument("--json", type=Path, help="also write the raw samples here")
+    export = sub.add_parser("export", help="peak RSS of a worker exporting a list (job kind exports.csv)")
+    export.add_argument("--list", default="transactions", choices=("transactions", "mappings", "users"))
+    export.add_argument("--filters", default='{"date_from": "2025-03-01", "date_to": "2025-08-31"}',
+                        help="the export's filters as JSON (default: six months of transactions, ~5M rows)")
+    export.add_argument("--sort")
+    export.add_argument("--chunk-rows", type=int, help="KAMIOI_EXPORT_CHUNK_ROWS for the worker")
+    export.add_argument("--keep-file", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -867,6 +929,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     if args.command == "generate":
         generate(Sizes(args.users, args.merchants, args.mappings, args.transactions), settings.state_dir)
+    elif args.command == "export":
+        export_rss(args)
     else:
         run(args)
 
