@@ -1,5 +1,5 @@
 # The user's vocabulary. Everything installs itself; see README.md.
-.PHONY: dev up test test-python test-db test-edge lint stop status reset bench
+.PHONY: dev up test test-python test-db test-edge lint types stop status reset bench
 
 KAMIOI := .venv/bin/kamioi
 
@@ -19,6 +19,10 @@ test: ## install, bring up what the tests need, run every suite
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/mypy kamioi api jobs tests bench
+
+types: ## regenerate the frontend's TypeScript types from the migrations (commit the result)
+	@$(KAMIOI) up --quiet
+	@scripts/gen-types.sh
 
 stop:
 	@$(KAMIOI) stop

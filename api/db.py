@@ -36,13 +36,19 @@ _PREAMBLE = (
 )
 
 
-def create_pool(url: str, *, name: str, min_size: int, max_size: int) -> Pool:
-    """Opened by the lifespan. No prepared statements: Supavisor's transaction mode cannot keep them."""
+def create_pool(
+    url: str, *, name: str, min_size: int, max_size: int, timeout_s: float = 30.0, check: bool = False
+) -> Pool:
+    """Opened by the lifespan. No prepared statements: Supavisor's transaction mode cannot keep them.
+    timeout_s: how long a request waits for a connection; check: test each connection before lending
+    it (a server that restarted leaves broken ones behind)."""
     return AsyncConnectionPool(
         url,
         name=name,
         min_size=min_size,
         max_size=max_size,
+        timeout=timeout_s,
+        check=AsyncConnectionPool.check_connection if check else None,
         open=False,
         connection_class=AsyncConnection[DictRow],
         kwargs={"prepare_threshold": None, "autocommit": True, "row_factory": dict_row},

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import Principal
 from api.problems import ProblemError, problem_responses
 from api.ratelimit import LimitName
+from api.read_routing import READ_SOURCE_HEADER, RoutedRead
 from api.resources import Resources
 
 bearer_scheme = HTTPBearer(
@@ -29,6 +30,15 @@ async def get_resources(request: Request) -> Resources:
 
 
 Res = Annotated[Resources, Depends(get_resources)]
+
+
+async def get_read_db(res: Res, response: Response) -> RoutedRead:
+    return RoutedRead(res.reads, response.headers)
+
+
+# Reads that may be served by the read replica: `await read.run(lambda pool: query(pool, ...))`.
+# The replica while it is up and within READ_REPLICA_MAX_LAG_S, else the primary; sets X-Read-Source.
+ReadDb = Annotated[RoutedRead, Depends(get_read_db)]
 
 
 async def get_principal(
@@ -71,5 +81,12 @@ CACHE_HEADER = {
     "X-Cache": {
         "description": "hit | miss | stale (refreshing in the background) | bypass (Upstash unavailable)",
         "schema": {"type": "string", "enum": ["hit", "miss", "stale", "bypass"]},
+    }
+}
+READ_SOURCE = {
+    READ_SOURCE_HEADER: {
+        "description": "replica | primary: the database that served this read (on a cached answer: that"
+        " this process reads from now); primary while the replica is down or lags past READ_REPLICA_MAX_LAG_S",
+        "schema": {"type": "string", "enum": ["replica", "primary"]},
     }
 }

@@ -36,6 +36,8 @@ REPLAYED_PATHS = {
     "/v1/analytics/top-merchants": "analytics_top_merchants",
     "/v1/analytics/mapping-throughput": "analytics_mapping_throughput",
     "/v1/analytics/investing": "analytics_investing",
+    "/v1/analytics/activity": "analytics_activity",
+    "/v1/analytics/tickers": "analytics_tickers",
 }
 # Bodies streamed to disk under API_UPLOAD_MAX_BYTES by api.uploads, never held in memory.
 STREAMED_BODY_PATHS = ("/v1/imports/upload",)

@@ -17,11 +17,14 @@ from api.db import Pool, create_pool
 from api.metrics import Metrics
 from api.notify import StatsChangeListener
 from api.ratelimit import RateLimits
+from api.read_routing import ReadRouter
 from api.upstash import Upstash, create_redis
 from kamioi.mapping.cache import UpstashMappingCache
 from kamioi.settings import Settings
 
 log = logging.getLogger("api.lifespan")
+
+REPLICA_CONNECT_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,8 @@ class Resources:
     settings: Settings
     metrics: Metrics
     pool: Pool
-    # The read replica when READ_REPLICA_URL is set: analytics never compete with writes there.
-    analytics_pool: Pool
+    # Reads that may go to the read replica (READ_REPLICA_URL): routes take them through api.deps.ReadDb.
+    reads: ReadRouter
     http: httpx.AsyncClient
     upstash: Upstash
     cache: AggregateCache
@@ -51,12 +54,15 @@ async def open_resources(settings: Settings, metrics: Metrics) -> AsyncIterator[
     pool = create_pool(
         settings.db_url, name="primary", min_size=settings.api_db_pool_min, max_size=settings.api_db_pool_max
     )
+    # A replica that is down must cost a read little time: it then goes to the primary (api.read_routing).
     replica = (
         create_pool(
             settings.read_replica_url,
             name="replica",
             min_size=settings.api_db_pool_min,
             max_size=settings.api_db_pool_max,
+            timeout_s=REPLICA_CONNECT_TIMEOUT_S,
+            check=True,
         )
         if settings.read_replica_url
         else None
@@ -92,12 +98,17 @@ async def open_resources(settings: Settings, metrics: Metrics) -> AsyncIterator[
     )
     listener = StatsChangeListener(settings.api_listen_database_url or settings.db_url, cache)
     listener.start()
+    reads = ReadRouter(
+        pool, replica, max_lag_s=settings.read_replica_max_lag_s, check_every_s=settings.read_replica_check_s
+    )
+    await reads.check()  # the first requests already know where to read
+    reads.start()
     try:
         yield Resources(
             settings=settings,
             metrics=metrics,
             pool=pool,
-            analytics_pool=replica or pool,
+            reads=reads,
             http=http,
             upstash=upstash,
             cache=cache,
@@ -113,6 +124,7 @@ async def open_resources(settings: Settings, metrics: Metrics) -> AsyncIterator[
             cursors=CursorSigner.from_settings(settings),
         )
     finally:
+        await reads.stop()
         await listener.stop()
         await cache.close()
         await upstash.redis.close()

@@ -1,44 +1,33 @@
-"""Download an object from Supabase Storage into the upload directory, streamed like an upload.
+"""Imports from a Supabase Storage object: streamed into the upload directory like an upload.
 
-GET <storage>/object/<bucket>/<path> with the project's secret key (Storage's authenticated
-download, what storage-js `download()` calls). Storage answers a missing object with 400 or 404.
+The Storage calls are kamioi.storage's (supabase-py's storage client); here its errors become the
+API's problems: a missing object 404, Storage failing or unreachable 502, too large 413.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 
 from api.problems import ProblemError
 from api.spool import SpooledFile, disk_sink, too_large
+from kamioi.settings import Settings
+from kamioi.storage import StorageObjectMissing, StorageUnavailable, open_object
 
 
 async def download_object(
-    http: httpx.AsyncClient,
-    *,
-    storage_url: str,
-    secret_key: str,
-    bucket: str,
-    object_path: str,
-    directory: Path,
-    max_bytes: int,
+    http: httpx.AsyncClient, settings: Settings, *, bucket: str, object_path: str, directory: Path, max_bytes: int
 ) -> SpooledFile:
-    url = f"{storage_url.rstrip('/')}/object/{quote(bucket, safe='')}/{quote(object_path.lstrip('/'))}"
-    headers = {"Authorization": f"Bearer {secret_key}", "apikey": secret_key}
     try:
-        async with http.stream("GET", url, headers=headers) as response:
-            if response.status_code in (400, 404):
-                raise ProblemError(404, f"no object {object_path} in bucket {bucket}")
-            if response.status_code != 200:
-                raise ProblemError(502, f"Storage answered {response.status_code}")
-            declared = response.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        async with open_object(http, settings, bucket=bucket, object_path=object_path) as stream:
+            if stream.declared_size is not None and stream.declared_size > max_bytes:
                 raise too_large(max_bytes)
             async with disk_sink(directory, max_bytes) as (sink, path):
-                async for chunk in response.aiter_bytes():
+                async for chunk in stream.chunks:
                     await sink.write([chunk])
-    except httpx.HTTPError as error:
-        raise ProblemError(502, f"Storage is unreachable: {type(error).__name__}") from error
+    except StorageObjectMissing as error:
+        raise ProblemError(404, str(error)) from error
+    except StorageUnavailable as error:
+        raise ProblemError(502, str(error)) from error
     return SpooledFile(path=path, size=sink.size, sha256=sink.sha256)

@@ -284,14 +284,18 @@ def bulk_insert(conn: psycopg.Connection[Any], rows: int, triggers_on: bool) -> 
         conn.rollback()
 
 
-def bench_bulk(conn: psycopg.Connection[Any], rows: int) -> dict[str, Any]:
+BulkInsert = Callable[[psycopg.Connection[Any], int, bool], tuple[float, float]]
+
+
+def bench_bulk(conn: psycopg.Connection[Any], rows: int, insert: BulkInsert = bulk_insert) -> dict[str, Any]:
     """Separate runs with the triggers on and off (exposed to the machine's noise), and the share of
-    the triggers inside each "on" run (the same statement, so no noise between the two numbers)."""
+    the triggers inside each "on" run (the same statement, so no noise between the two numbers).
+    `insert(conn, rows, triggers_on)` runs one and returns (total ms, ms in the triggers)."""
     order = (False, True, True, False)  # balanced, so warm-up and bloat hit both sides alike
     runs: dict[bool, list[float]] = {True: [], False: []}
     trigger_ms: list[float] = []
     for triggers_on in order:
-        total, in_triggers = bulk_insert(conn, rows, triggers_on)
+        total, in_triggers = insert(conn, rows, triggers_on)
         runs[triggers_on].append(total)
         if triggers_on:
             trigger_ms.append(in_triggers)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bench.drills.outages import RestartPostgres, StopRedis
 from bench.drills.processes import ApiProcess
+from bench.drills.replica import replica_outage_under_load, throwaway_replica
 from bench.drills.scenarios import (
     ApiWatch,
     DrillEnv,
@@ -44,7 +45,7 @@ from kamioi.stack.postgres import LocalPostgres
 from kamioi.stack.redis_server import LocalRedis
 from kamioi.tokens import token_for
 
-DRILLS = ("kill", "postgres", "redis", "llm", "disk", "huge-line", "huge-upload")
+DRILLS = ("kill", "postgres", "redis", "replica", "llm", "disk", "huge-line", "huge-upload")
 
 
 @contextmanager
@@ -106,6 +107,7 @@ def main() -> int:
                 "redis": lambda: cache_outage_under_load(
                     api.url, headers, StopRedis(LocalRedis(settings)), clients=8, phase_s=10
                 ),
+                "replica": lambda: run_replica(settings, headers, work_dir),
                 "llm": lambda: run_llm(env, args.llm_outage_s),
                 "disk": lambda: disk_full(settings, api.url, headers, tiny),
                 "huge-line": lambda: huge_line_import(env, line_bytes=int(args.huge_line_gb * 2**30)),
@@ -123,6 +125,19 @@ def main() -> int:
     for r in results:
         print(f"| {r.name} | {'pass' if r.passed else '**fail**'} | {r.summary} |")
     return 0 if all(r.passed for r in results) else 1
+
+
+def run_replica(settings: Settings, headers: dict[str, str], work_dir: Path) -> DrillResult:
+    """An API reading from the drill's own standby, which is killed under 8 clients for 10 s."""
+    with throwaway_replica(settings, work_dir / "replica") as replica:
+        env = {
+            "READ_REPLICA_URL": replica.settings.local_replica_url,
+            "READ_REPLICA_CHECK_S": "0.5",
+            "API_RATE_READS_PER_MINUTE": "1000000",
+            "API_LOG_LEVEL": "WARNING",
+        }
+        with ApiProcess(env, work_dir / "api-replica.log") as api:
+            return replica_outage_under_load(api.url, headers, replica, clients=8, phase_s=10)
 
 
 def run_llm(env: DrillEnv, outage_s: float) -> DrillResult:

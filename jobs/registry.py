@@ -31,6 +31,8 @@ HANDLER_MODULES = (
     "jobs.invest",
     "jobs.correct_allocations",
     "jobs.exports",
+    "jobs.backfill_rollups",
+    "jobs.mail",
 )
 
 

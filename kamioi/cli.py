@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from kamioi.commands import demo, evaluate, generate, import_, stack, token
+from kamioi.commands import admin, demo, evaluate, generate, import_, stack, token
 from kamioi.commands import map as map_
 
-COMMAND_MODULES = (stack, token, generate, import_, map_, evaluate, demo)
+COMMAND_MODULES = (stack, token, admin, generate, import_, map_, evaluate, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

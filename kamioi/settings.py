@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     upstash_port: int = Field(default=54380, alias="KAMIOI_UPSTASH_PORT")
     api_host: str = Field(default="127.0.0.1", alias="KAMIOI_API_HOST")
     api_port: int = Field(default=8000, alias="KAMIOI_API_PORT")
+    # The local streaming hot standby of the cluster (kamioi up), which READ_REPLICA_URL points at.
+    replica_port: int = Field(default=54332, alias="KAMIOI_REPLICA_PORT")
+    # The local stand-ins of Supabase services the stack has no server for: Storage, and the SMTP
+    # catcher (`supabase start` runs one for Auth's mails on 54324/54325).
+    storage_port: int = Field(default=54390, alias="KAMIOI_STORAGE_PORT")
+    smtp_catcher_port: int = Field(default=54325, alias="KAMIOI_SMTP_PORT")
     # uvicorn worker processes `kamioi up` runs for the API (one per core is the usual start).
     api_workers: int = Field(default=2, ge=1, alias="API_WORKERS")
 
@@ -36,6 +42,10 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", alias="DATABASE_URL")
     superuser_database_url: str = Field(default="", alias="SUPERUSER_DATABASE_URL")
     read_replica_url: str = Field(default="", alias="READ_REPLICA_URL")
+    # Reads routed to the replica (api/read_routing.py) go to the primary while it lags more than this.
+    read_replica_max_lag_s: float = Field(default=10.0, gt=0, alias="READ_REPLICA_MAX_LAG_S")
+    # How often each API process checks the replica's health and lag.
+    read_replica_check_s: float = Field(default=1.0, gt=0, alias="READ_REPLICA_CHECK_S")
     upstash_redis_rest_url: str = Field(default="", alias="UPSTASH_REDIS_REST_URL")
     upstash_redis_rest_token: str = Field(default="", alias="UPSTASH_REDIS_REST_TOKEN")
 
@@ -117,8 +127,26 @@ class Settings(BaseSettings):
     api_log_level: str = Field(default="INFO", alias="API_LOG_LEVEL")
     # LISTEN needs a session: on hosted Supabase the direct or session-mode URL, never port 6543.
     api_listen_database_url: str = Field(default="", alias="API_LISTEN_DATABASE_URL")
-    # Supabase Storage's REST root for imports from a bucket; empty: <SUPABASE_URL>/storage/v1.
+    # Supabase Storage's REST root (imports from a bucket, exports); empty: <SUPABASE_URL>/storage/v1.
     supabase_storage_url: str = Field(default="", alias="SUPABASE_STORAGE_URL")
+    # Supabase Realtime's URL for progress bars (`kamioi import`); empty: LISTEN on the database.
+    supabase_realtime_url: str = Field(default="", alias="SUPABASE_REALTIME_URL")
+
+    # Mails about finished jobs (jobs/mail.py), sent by the worker over SMTP. Locally the stack's
+    # SMTP catcher. A failed send is tried again after base * 2^(n-1) seconds (at most max), up to
+    # max_attempts sends; then the mail is dead (kept in private.mail_outbox with its last error).
+    smtp_host: str = Field(default="127.0.0.1", alias="SMTP_HOST")
+    smtp_port: int = Field(default=54325, alias="SMTP_PORT")
+    smtp_username: str = Field(default="", alias="SMTP_USERNAME")
+    smtp_password: str = Field(default="", alias="SMTP_PASSWORD")
+    smtp_starttls: bool = Field(default=False, alias="SMTP_STARTTLS")
+    smtp_timeout_s: float = Field(default=10.0, gt=0, alias="SMTP_TIMEOUT_S")
+    mail_from: str = Field(default="Kamioi <no-reply@kamioi.local>", alias="MAIL_FROM")
+    mail_max_attempts: int = Field(default=6, ge=1, alias="MAIL_MAX_ATTEMPTS")
+    mail_retry_base_s: float = Field(default=30.0, gt=0, alias="MAIL_RETRY_BASE_S")
+    mail_retry_max_s: float = Field(default=3600.0, gt=0, alias="MAIL_RETRY_MAX_S")
+    # Where a link in a mail that is a path (/v1/imports/7) points; empty: the admin API's local URL.
+    mail_link_base_url: str = Field(default="", alias="MAIL_LINK_BASE_URL")
 
     @property
     def db_url(self) -> str:
@@ -131,6 +159,15 @@ class Settings(BaseSettings):
         return self.superuser_database_url or (
             f"postgresql://supabase_admin:postgres@{self.db_host}:{self.db_port}/postgres"
         )
+
+    @property
+    def local_replica_url(self) -> str:
+        """The local stack's standby, as the role the API connects with."""
+        return f"postgresql://postgres:postgres@{self.db_host}:{self.replica_port}/postgres"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
 
     @property
     def jwt_issuer(self) -> str:

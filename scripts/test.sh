@@ -8,6 +8,9 @@ echo "== lint (ruff, mypy)"
 .venv/bin/ruff check .
 .venv/bin/mypy kamioi api jobs tests bench
 
+echo "== TypeScript types of the public schema (supabase gen types; make types regenerates them)"
+scripts/gen-types.sh --check
+
 echo "== pgTAP (pg_prove)"
 # supabase test db does the same: pgTAP lives in the extensions schema, tests run as the superuser.
 # The worker is paused meanwhile: jobs it runs (mapping after earlier imports) would move the numbers

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -13,6 +17,7 @@ from kamioi.db import connect
 from kamioi.settings import Settings, get_settings
 from kamioi.stack.keys import KeyMaterial, ensure_keys
 from kamioi.stack.manager import Stack
+from kamioi.storage_server import ObjectRoot, serve_in_thread
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +76,41 @@ def admin_id(make_user: Callable[[str], str]) -> str:
 @pytest.fixture(scope="session")
 def user_id(make_user: Callable[[str], str]) -> str:
     return make_user("user")
+
+
+@dataclass(frozen=True)
+class LocalStorage:
+    url: str  # Storage's base URL, what SUPABASE_STORAGE_URL names
+    objects: ObjectRoot
+
+    def clear(self) -> None:
+        for bucket in self.objects.root.iterdir():
+            shutil.rmtree(bucket)
+
+
+@pytest.fixture(scope="session")
+def storage_server(tmp_path_factory: pytest.TempPathFactory, keys: KeyMaterial) -> Iterator[LocalStorage]:
+    """The local Storage stand-in (kamioi/storage_server.py) with the stack's keys; objects per test."""
+    root: Path = tmp_path_factory.mktemp("storage")
+    with serve_in_thread(root, secret_key=keys.secret_key, jwt_secret=keys.jwt_secret) as url:
+        yield LocalStorage(url=url, objects=ObjectRoot(root))
+
+
+def free_port() -> int:
+    """A local port free right now (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture(scope="session")
+def dead_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def dead_url(dead_port: int) -> str:
+    """An http:// URL nothing answers at."""
+    return f"http://127.0.0.1:{dead_port}"

@@ -31,6 +31,23 @@ class ThroughputDay(BaseModel):
     admin_approved: int
     rejected: int
     pending: int
+    reviewed: int = Field(description="Mappings reviewed (approved or rejected by an admin) that day.")
+
+
+class ActivityBucket(BaseModel):
+    bucket: dt.date = Field(description="The day, or the first day of the month.")
+    transactions: int
+    amount: float
+    round_up: float
+    invested: float = Field(description="Invested in open lots for transactions of this day or month.")
+
+
+class TickerMonth(BaseModel):
+    month: dt.date
+    ticker: str
+    lots: int
+    amount: float = Field(description="Invested in open lots (buys net of reversals) for transactions of the month.")
+    shares: float
 
 
 class Window(BaseModel):
@@ -66,3 +83,16 @@ class TickerInvested(BaseModel):
 class InvestingByTicker(BaseModel):
     computed_at: dt.datetime
     rows: list[TickerInvested] = Field(description="Every ticker held, largest amount first.")
+
+
+class Activity(BaseModel):
+    computed_at: dt.datetime
+    window: Window
+    grain: str = Field(description="day | month")
+    rows: list[ActivityBucket]
+
+
+class TickerMonths(BaseModel):
+    computed_at: dt.datetime
+    window: Window
+    rows: list[TickerMonth] = Field(description="Per month, the largest amount first.")

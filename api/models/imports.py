@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Literal, Self
+from urllib.parse import unquote
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -57,9 +58,11 @@ class StorageObject(BaseModel):
     @classmethod
     def stays_in_bucket(cls, path: str) -> str:
         # The path is appended to Storage's URL, and URL clients resolve dot segments: "../../auth/v1/..."
-        # would send the project's secret key to another Supabase endpoint.
-        if any(segment in (".", "..") for segment in path.replace("\\", "/").split("/")):
-            raise ValueError("path must not contain . or .. segments")
+        # would send the project's secret key to another Supabase endpoint. The storage client also
+        # percent-decodes the path (and refuses dot segments it finds then): "%2e%2e" is one too.
+        for candidate in (path, unquote(path)):
+            if any(segment in (".", "..") for segment in candidate.replace("\\", "/").split("/")):
+                raise ValueError("path must not contain . or .. segments")
         if any(ord(char) < 32 or ord(char) == 127 for char in path):
             raise ValueError("path must not contain control characters")
         return path

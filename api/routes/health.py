@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from api.db import Pool
 from api.deps import Res
-from api.models.health import Liveness, Readiness
+from api.models.health import Liveness, Readiness, ReplicaStatus
 from api.problems import ProblemError, problem_responses
 from api.upstash import CacheUnavailable, Upstash
 
@@ -24,17 +24,28 @@ async def healthz() -> Liveness:
 
 @router.get(
     "/readyz",
-    summary="Readiness: 200 when the database answers (cache down = degraded), 503 otherwise",
+    summary="Readiness: 200 when the database answers (cache or read replica away = degraded), 503 otherwise",
     responses=problem_responses(503),
 )
 async def readyz(res: Res) -> Readiness:
-    database_ok, cache_ok = await asyncio.gather(_database_ok(res.pool), _cache_ok(res.upstash))
+    database_ok, cache_ok, replica = await asyncio.gather(
+        _database_ok(res.pool), _cache_ok(res.upstash), res.reads.check()
+    )
     if not database_ok:
         raise ProblemError(503, f"database unavailable (cache {'ok' if cache_ok else 'unavailable'})")
+    # A replica that is away or behind only moves reads to the primary: degraded, still serving.
+    replica_status: ReplicaStatus = (
+        "none" if replica is None
+        else "unavailable" if not replica.up
+        else "ok" if res.reads.choice() == "replica"
+        else "lagging"
+    )  # fmt: skip
     return Readiness(
-        status="ready" if cache_ok else "degraded",
+        status="ready" if cache_ok and replica_status in ("ok", "none") else "degraded",
         database="ok",
         cache="ok" if cache_ok else "unavailable",
+        replica=replica_status,
+        replica_lag_s=replica.lag_s if replica is not None else None,
     )
 
 

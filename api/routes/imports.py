@@ -84,8 +84,7 @@ async def start_import(res: Res, admin: CurrentAdmin, body: ImportRequest) -> Im
     if body.storage_object is not None:
         spooled = await download_object(
             res.http,
-            storage_url=settings.supabase_storage_url or f"{settings.supabase_url.rstrip('/')}/storage/v1",
-            secret_key=settings.supabase_secret_key,
+            settings,
             bucket=body.storage_object.bucket,
             object_path=body.storage_object.path,
             directory=res.upload_dir,

@@ -38,7 +38,28 @@ DATABASE_FACTS = {
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
 async def metrics(res: Res) -> Response:
-    return Response(res.metrics.exposition(await _database_facts(res)), media_type=CONTENT_TYPE_LATEST)
+    families = [*await _database_facts(res), *await _replica_facts(res)]
+    return Response(res.metrics.exposition(families), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _replica_facts(res: Resources) -> list[Metric]:
+    """The read replica as this scrape finds it (nothing when READ_REPLICA_URL is not set)."""
+    health = await res.reads.check()
+    if health is None:
+        return []
+    up = GaugeMetricFamily("kamioi_read_replica_up", "1 when the read replica answers as a standby, else 0.")
+    lag = GaugeMetricFamily(
+        "kamioi_read_replica_lag_seconds", "Replay lag of the read replica (0 when caught up; absent when down)."
+    )
+    serving = GaugeMetricFamily(
+        "kamioi_read_replica_serving",
+        "1 when routed reads go to the replica, 0 when they go to the primary (down or past READ_REPLICA_MAX_LAG_S).",
+    )
+    up.add_metric([], 1 if health.up else 0)
+    if health.lag_s is not None:
+        lag.add_metric([], health.lag_s)
+    serving.add_metric([], 1 if res.reads.choice() == "replica" else 0)
+    return [up, lag, serving]
 
 
 async def _database_facts(res: Resources) -> list[Metric]:

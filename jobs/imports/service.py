@@ -35,6 +35,8 @@ _RETRY = f"select {_COLUMNS} from private.retry_import_job(%s, %s)"
 _GET = f"select {_COLUMNS} from public.import_jobs where id = %s"
 
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+# Where every change of an import's state or counters is broadcast (and NOTIFYed).
+PROGRESS_TOPIC, PROGRESS_EVENT = "admin:imports", "import_progress"
 
 
 @dataclass(frozen=True)

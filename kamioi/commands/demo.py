@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from jobs import queue
 from jobs.config import get_jobs_settings
+from jobs.exports import EXPORT_KIND
 from jobs.imports.service import DuplicateImport, ImportJob, create_import, get_import
 from jobs.inline import InlineRun
 from jobs.invest import INVEST_KIND
@@ -220,6 +222,9 @@ def print_links(settings: Settings) -> None:
     print(
         f'  review queue         curl -H "Authorization: Bearer $(kamioi token --as admin)" {api}/v1/mappings/pending'
     )
+    print(f"  admin lists          {admin_curl} '{api}/v1/transactions?status=invested&limit=20'")
+    print(f"                       {admin_curl} '{api}/v1/mappings?sort=confidence_asc&status=pending'")
+    print(f"                       {admin_curl} '{api}/v1/users?email_prefix=user'")
     print("  map descriptors      printf 'descriptor\\nSQ *BLUE BOTTLE COFFEE SF CA\\n' | kamioi map")
     print("  evaluate mapping     kamioi eval")
     print(f"  database             psql {settings.db_url}")
@@ -275,8 +280,32 @@ def _demo(args: argparse.Namespace) -> int:
             return 1
         print_dashboard(conn, job.id, settings)
         print_investing(conn, settings)
+        if demo_export(conn, settings, job.id) != "succeeded":
+            return 1
     print_links(settings)
     return 0
+
+
+def demo_export(conn: psycopg.Connection[Any], settings: Settings, import_job_id: int) -> str:
+    """Export the demo import's invested transactions as CSV, the way an admin's report job runs."""
+    row = conn.execute(
+        "select id, queue_job_id, file_name from private.create_export_job('transactions', %s, null, null)",
+        (Jsonb({"import_job_id": import_job_id, "status": "invested"}),),
+    ).fetchone()
+    assert row is not None
+    export_id, queue_job_id, file_name = row
+    print(f"\nexporting its invested transactions (export {export_id}, job {queue_job_id})", flush=True)
+    state = run_job(settings.db_url, queue_job_id, EXPORT_KIND, lambda c: export_line(c, export_id))
+    if state != "succeeded":
+        print(f"kamioi demo: the export ended {state}", file=sys.stderr)
+    else:
+        print(f"  {settings.exports_dir / file_name}", flush=True)
+    return state
+
+
+def export_line(conn: psycopg.Connection[Any], export_id: int) -> str:
+    row = conn.execute("select state, rows_written from public.export_jobs where id = %s", (export_id,)).fetchone()
+    return f"export {export_id}: {row[0]}, {row[1]:,} rows written" if row else f"export {export_id}: missing"
 
 
 def pending_mapping_job(conn: psycopg.Connection[Any], import_job_id: int) -> int | None:

@@ -2,7 +2,9 @@
 `kamioi import retry ID`: queue a failed or cancelled import again (it resumes at its checkpoint) and follow it.
 
 The import runs as a background job (a worker picks it up; see `python -m jobs worker`), or with
-`--inline` in this process. While waiting, a progress bar on stderr shows rows, rows/s and ETA.
+`--inline` in this process. While waiting, a progress bar on stderr shows rows, rows/s and ETA, moved
+by the job's progress messages (kamioi.progress: Realtime where SUPABASE_REALTIME_URL is set,
+LISTEN/NOTIFY otherwise), not by polling the job row.
 Exit status: 0 succeeded, 1 failed or cancelled, 2 not started (refused duplicate, not retryable,
 no worker, bad arguments), 130 interrupted.
 """
@@ -10,10 +12,12 @@ no worker, bad arguments), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,6 +27,8 @@ from jobs.config import get_jobs_settings
 from jobs.imports.handler import IMPORT_JOB_KIND
 from jobs.imports.report import iter_rejections_csv
 from jobs.imports.service import (
+    PROGRESS_EVENT,
+    PROGRESS_TOPIC,
     DuplicateImport,
     ImportJob,
     NotRetryable,
@@ -34,9 +40,19 @@ from jobs.imports.service import (
 from jobs.inline import InlineRun
 from jobs.queue import live_workers
 from kamioi.db import connect
+from kamioi.progress import JobProgressFeed, Payload, open_job_progress
 from kamioi.settings import get_settings
 
-POLL_SECONDS = 0.5
+# How long one wait for a progress message lasts before the loop looks at its other exit (an
+# inline run's thread ending); no query is made.
+WAKE_SECONDS = 1.0
+# No message for this long: read the row once, in case one was lost (a dropped LISTEN connection).
+STALL_RECHECK_SECONDS = 30.0
+# The fields of a progress message (private.broadcast_import_progress) the bar and summary show.
+PROGRESS_FIELDS = (
+    "state", "processed_rows", "total_rows", "total_rows_exact", "inserted_rows", "updated_rows",
+    "rejected_rows", "rows_per_second", "eta_seconds", "cancel_requested", "error",
+)  # fmt: skip
 NON_TTY_EVERY_SECONDS = 5.0
 BAR_WIDTH = 28
 RETRY = "retry"  # `kamioi import retry ID`; a file of that name is imported as ./retry
@@ -81,15 +97,39 @@ class ProgressPrinter:
             self.out.write("\n")
 
 
-def wait_for(conn: psycopg.Connection[Any], job_id: int, printer: ProgressPrinter) -> ImportJob:
-    while True:
+def with_progress(job: ImportJob, payload: Payload) -> ImportJob:
+    return dataclasses.replace(job, **{name: payload[name] for name in PROGRESS_FIELDS if name in payload})
+
+
+def follow(
+    conn: psycopg.Connection[Any],
+    feed: JobProgressFeed,
+    job_id: int,
+    printer: ProgressPrinter,
+    *,
+    stop_when: Callable[[ImportJob], bool] = lambda job: job.finished,
+) -> ImportJob:
+    """Show the job's progress as its messages arrive until `stop_when`. The feed is open before the
+    row is read, so no message after that read is missed."""
+
+    def read() -> ImportJob:
         job = get_import(conn, job_id)
         assert job is not None
+        return job
+
+    job, quiet_since = read(), time.monotonic()
+    printer.show(job)
+    while not stop_when(job):
+        payload = feed.next(timeout=WAKE_SECONDS)
+        if payload is not None:
+            job = with_progress(job, payload)
+        elif time.monotonic() - quiet_since >= STALL_RECHECK_SECONDS:
+            job = read()
+        else:
+            continue
+        quiet_since = time.monotonic()
         printer.show(job)
-        if job.finished:
-            printer.done()
-            return job
-        time.sleep(POLL_SECONDS)
+    return job
 
 
 def _summary(job: ImportJob) -> str:
@@ -107,7 +147,7 @@ def _write_report(conn: psycopg.Connection[Any], job: ImportJob, path: Path) -> 
     print(f"rejected rows report: {path}", file=sys.stderr)
 
 
-def _run_inline(db_url: str, job: ImportJob, printer: ProgressPrinter) -> bool:
+def _run_inline(db_url: str, job: ImportJob, feed: JobProgressFeed, printer: ProgressPrinter) -> bool:
     """Run the job here; False if Ctrl-C handed it back to the queue (a worker resumes it later)."""
     assert job.queue_job_id is not None
     run = InlineRun(db_url, job.queue_job_id, get_jobs_settings())
@@ -130,11 +170,8 @@ def _run_inline(db_url: str, job: ImportJob, printer: ProgressPrinter) -> bool:
     thread.start()
     try:
         with connect(db_url, autocommit=True) as watcher:
-            while thread.is_alive():
-                current = get_import(watcher, job.id)
-                assert current is not None
-                printer.show(current)
-                thread.join(POLL_SECONDS)
+            follow(watcher, feed, job.id, printer, stop_when=lambda current: current.finished or not thread.is_alive())
+        thread.join()
     finally:
         signal.signal(signal.SIGINT, previous)
     if failure:
@@ -219,11 +256,18 @@ def _follow(conn: psycopg.Connection[Any], db_url: str, job: ImportJob, args: ar
         return 0
     printer = ProgressPrinter(sys.stderr)
     try:
-        if args.inline and not _run_inline(db_url, job, printer):
-            printer.done()
-            print(f"interrupted: import job {job.id} is back in the queue; a worker resumes it", file=sys.stderr)
-            return 130
-        job = wait_for(conn, job.id, printer)
+        with open_job_progress(
+            get_settings(), db_url, topic=PROGRESS_TOPIC, event=PROGRESS_EVENT, job_id=job.id
+        ) as feed:
+            if args.inline and not _run_inline(db_url, job, feed, printer):
+                printer.done()
+                print(f"interrupted: import job {job.id} is back in the queue; a worker resumes it", file=sys.stderr)
+                return 130
+            follow(conn, feed, job.id, printer)
+        printer.done()
+        finished = get_import(conn, job.id)  # the row's final word, for the summary
+        assert finished is not None
+        job = finished
     except KeyboardInterrupt:
         printer.done()
         print(f"stopped waiting; import job {job.id} goes on in the background", file=sys.stderr)

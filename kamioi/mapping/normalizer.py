@@ -84,7 +84,8 @@ _PROCESSOR_PATTERNS: dict[str, str] = {
     "clover": r"CLV\s*\*|CLOVER\s*\*",
 }
 
-# How banks open a card line; a date, masked card or reference number printed right after is eaten too.
+# How banks open a card line; a date, masked card or reference number printed right after is eaten too
+# (a dash date only with two-digit parts: "7-11" after a rail is the store, not July 11th).
 _RAIL_PATTERN = r"""
     (?:(?:RECURRING\s+)?(?:PAYMENT|PURCHASE)(?:\s+RETURN)?\s+AUTHORI[SZ]ED\s+ON
       | RECURRING(?:\s+(?:PAYMENT|PMT|CHARGE|DEBIT))?
@@ -106,7 +107,7 @@ _RAIL_PATTERN = r"""
       | WITHDRAWAL
       | \d{1,2}/\d{1,2}(?:/\d{2,4})?                          # a bare leading date
     )(?![A-Z0-9])
-    (?:\s*[-:\#]?\s*(?:\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?|\d{4,}|[X*]{2,}\d{2,4})(?![A-Z0-9]))*
+    (?:\s*[-:\#]?\s*(?:\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d{2}-\d{2}(?:-\d{2,4})?|\d{4,}|[X*]{2,}\d{2,4})(?![A-Z0-9]))*
 """
 
 _HEAD = re.compile(

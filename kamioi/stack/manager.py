@@ -9,11 +9,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from kamioi.settings import ENV_FILE, Settings
+from kamioi.smtp_catcher import Inbox
 from kamioi.stack.envfile import write_env_file
 from kamioi.stack.keys import KeyMaterial, ensure_keys
 from kamioi.stack.postgres import LocalPostgres
 from kamioi.stack.redis_server import LocalRedis
-from kamioi.stack.services import Service, admin_api, upstash_proxy, worker
+from kamioi.stack.replica import LocalReplica
+from kamioi.stack.services import (
+    Service,
+    admin_api,
+    mail_dir,
+    smtp_catcher,
+    storage_server,
+    upstash_proxy,
+    worker,
+)
 
 
 @dataclass
@@ -21,10 +31,12 @@ class Stack:
     settings: Settings
     postgres: LocalPostgres = field(init=False)
     redis: LocalRedis = field(init=False)
+    replica: LocalReplica = field(init=False)
 
     def __post_init__(self) -> None:
         self.postgres = LocalPostgres(self.settings)
         self.redis = LocalRedis(self.settings)
+        self.replica = LocalReplica(self.settings)
 
     @property
     def keys(self) -> KeyMaterial:
@@ -33,6 +45,8 @@ class Stack:
     def services(self) -> list[Service]:
         return [
             upstash_proxy(self.settings, self.redis.url, self.keys.upstash_token),
+            storage_server(self.settings),
+            smtp_catcher(self.settings),
             admin_api(self.settings),
             worker(self.settings),
         ]
@@ -54,6 +68,7 @@ class Stack:
         return {
             "DATABASE_URL": s.db_url,
             "SUPERUSER_DATABASE_URL": s.superuser_db_url,
+            "READ_REPLICA_URL": s.local_replica_url,
             "REDIS_URL": self.redis.url,
             "UPSTASH_REDIS_REST_URL": f"http://127.0.0.1:{s.upstash_port}",
             "UPSTASH_REDIS_REST_TOKEN": keys.upstash_token,
@@ -62,7 +77,10 @@ class Stack:
             "SUPABASE_JWKS_PATH": str(s.keys_dir / "jwks.json"),
             "SUPABASE_SECRET_KEY": keys.secret_key,
             "SUPABASE_PUBLISHABLE_KEY": keys.publishable_key,
-            "KAMIOI_API_URL": f"http://{s.api_host}:{s.api_port}",
+            "SUPABASE_STORAGE_URL": f"http://127.0.0.1:{s.storage_port}/storage/v1",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(s.smtp_catcher_port),
+            "KAMIOI_API_URL": s.api_url,
         }
 
     def up(self, log: _Log) -> None:
@@ -75,6 +93,9 @@ class Stack:
         with log.step("migrations and seed (supabase db push)"):
             out = self.postgres.push_migrations()
             log.detail(out.strip().splitlines()[-1] if out.strip() else "up to date")
+        with log.step("read replica (streaming hot standby)"):
+            self.replica.initialize()
+            self.replica.start()
         with log.step("redis-server"):
             self.redis.start()
         env = self.env_values()
@@ -89,12 +110,15 @@ class Stack:
         stopped = [svc.name for svc in reversed(self.services()) if svc.stop(self.settings)]
         if self.redis.stop():
             stopped.append("redis-server")
+        if self.replica.stop():
+            stopped.append("replica")
         if self.postgres.stop():
             stopped.append("postgres")
         return stopped
 
     def reset(self) -> None:
         self.stop()
+        self.replica.remove()
         self.postgres.remove()
         shutil.rmtree(self.redis.dir, ignore_errors=True)
 
@@ -102,12 +126,23 @@ class Stack:
         s, env = self.settings, self.env_values()
         rows = [
             ("postgres", self.postgres.is_running(), env["DATABASE_URL"]),
+            ("replica", self.replica.is_running(), f"{env['READ_REPLICA_URL']}  {self._replica_detail()}"),
             ("redis-server", self.redis.is_running(), env["REDIS_URL"]),
         ]
         for svc in self.services():
-            address = f"http://127.0.0.1:{svc.port}" if svc.port else "-"
+            address = f"{svc.scheme}://127.0.0.1:{svc.port}" if svc.port else "-"
+            if svc.name == "smtp-catcher":
+                inbox = mail_dir(s)
+                address += f"  inbox {inbox} ({Inbox(inbox).count()} mails)"
             rows.append((svc.name, svc.is_running(s), address))
         return rows
+
+
+    def _replica_detail(self) -> str:
+        state = self.replica.state()
+        if state is None:
+            return "(not answering)"
+        return f"(standby, lag {state.lag_s:.1f}s)" if state.in_recovery else "(not a standby!)"
 
 
 class _Log:

@@ -51,7 +51,7 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
-def _as_server_user(cmd: list[str]) -> list[str]:
+def as_server_user(cmd: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: as root, run its tools as the `postgres` OS user."""
     return ["runuser", "-u", "postgres", "--", *cmd] if _is_root() else cmd
 
@@ -61,6 +61,41 @@ def _server_user_can_reach(path: Path) -> bool:
         return True
     probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(path)], check=False)
     return probe.returncode == 0
+
+
+def prepare_server_dir(server_dir: Path) -> None:
+    """Create a cluster's directory under the state dir; if the OS user `postgres` cannot reach the
+    checkout (e.g. a clone under /root), keep it under /var/tmp and link it from there."""
+    if server_dir.is_symlink() or server_dir.exists():
+        return
+    server_dir.parent.mkdir(parents=True, exist_ok=True)
+    server_dir.mkdir()
+    if _is_root():
+        shutil.chown(server_dir, "postgres", "postgres")
+    if not _server_user_can_reach(server_dir):
+        server_dir.rmdir()
+        digest = hashlib.sha256(str(server_dir.resolve()).encode()).hexdigest()[:12]
+        outside = Path("/var/tmp") / f"kamioi-{server_dir.name}-{digest}"  # noqa: S108 - fixed name, owned by postgres
+        outside.mkdir(parents=True, exist_ok=True)
+        shutil.chown(outside, "postgres", "postgres")
+        server_dir.symlink_to(outside)
+
+
+def remove_server_dir(server_dir: Path) -> None:
+    if server_dir.is_symlink():
+        shutil.rmtree(server_dir.resolve(), ignore_errors=True)
+        server_dir.unlink()
+    else:
+        shutil.rmtree(server_dir, ignore_errors=True)
+
+
+def pg_ctl(*args: str) -> list[str]:
+    """A pg_ctl command line, run as the server's OS user."""
+    return as_server_user([str(PG_BIN / "pg_ctl"), *args])
+
+
+def cluster_running(data_dir: Path) -> bool:
+    return subprocess.run(pg_ctl("status", "-D", str(data_dir)), capture_output=True, check=False).returncode == 0
 
 
 @dataclass
@@ -81,12 +116,7 @@ class LocalPostgres:
         return self.root / "postgres.log"
 
     def is_running(self) -> bool:
-        status = subprocess.run(
-            _as_server_user([str(PG_BIN / "pg_ctl"), "status", "-D", str(self.data_dir)]),
-            capture_output=True,
-            check=False,
-        )
-        return status.returncode == 0
+        return cluster_running(self.data_dir)
 
     def accepts_connections(self) -> bool:
         try:
@@ -95,37 +125,19 @@ class LocalPostgres:
         except psycopg.OperationalError:
             return False
 
-    def _prepare_data_parent(self) -> None:
-        """Keep the cluster under .local/pg; if the OS user `postgres` cannot reach the checkout
-        (e.g. a clone under /root), keep it under /var/tmp and link it from .local/pg."""
-        pg_dir = self.settings.state_dir / "pg"
-        if pg_dir.is_symlink() or pg_dir.exists():
-            return
-        pg_dir.parent.mkdir(parents=True, exist_ok=True)
-        pg_dir.mkdir()
-        if _is_root():
-            shutil.chown(pg_dir, "postgres", "postgres")
-        if not _server_user_can_reach(pg_dir):
-            pg_dir.rmdir()
-            digest = hashlib.sha256(str(pg_dir.resolve()).encode()).hexdigest()[:12]
-            outside = Path("/var/tmp") / f"kamioi-pg-{digest}"  # noqa: S108 - fixed name, owned by postgres
-            outside.mkdir(parents=True, exist_ok=True)
-            shutil.chown(outside, "postgres", "postgres")
-            pg_dir.symlink_to(outside)
-
     def initialize(self) -> bool:
         """Create the cluster once. Returns whether it was created now."""
         if (self.data_dir / "PG_VERSION").exists():
             return False
         if not (PG_BIN / "initdb").exists():
             raise StackError(f"PostgreSQL 15 is not installed ({PG_BIN}); run `make dev` to install it")
-        self._prepare_data_parent()
+        prepare_server_dir(self.settings.state_dir / "pg")
         pwfile = self.root / "pwfile"
         pwfile.write_text(LOCAL_PASSWORD + "\n")
         if _is_root():
             shutil.chown(pwfile, "postgres", "postgres")
         run(
-            _as_server_user(
+            as_server_user(
                 [
                     str(PG_BIN / "initdb"),
                     "-D", str(self.data_dir),
@@ -154,16 +166,12 @@ class LocalPostgres:
             return
         ensure_port_free(self.settings.db_host, self.settings.db_port, "PostgreSQL", "KAMIOI_DB_PORT")
         run(
-            _as_server_user(
-                [
-                    str(PG_BIN / "pg_ctl"), "start", "-w", "-t", "60",
-                    "-D", str(self.data_dir),
-                    "-l", str(self.log_file),
-                    "-o", f"-p {self.settings.db_port}",
-                ]
+            pg_ctl(
+                "start", "-w", "-t", "60", "-D", str(self.data_dir), "-l", str(self.log_file),
+                "-o", f"-p {self.settings.db_port}",
             ),
             what=f"starting PostgreSQL (log: {self.log_file})",
-        )
+        )  # fmt: skip
         wait_until(self.accepts_connections, 30, "PostgreSQL to accept connections")
 
     def _ensure_port_setting(self) -> None:
@@ -177,7 +185,7 @@ class LocalPostgres:
         if not self.is_running():
             return False
         run(
-            _as_server_user([str(PG_BIN / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.data_dir)]),
+            pg_ctl("stop", "-w", "-m", "fast", "-D", str(self.data_dir)),
             what="stopping PostgreSQL",
         )
         return True
@@ -220,9 +228,4 @@ class LocalPostgres:
         return changed
 
     def remove(self) -> None:
-        pg_dir = self.settings.state_dir / "pg"
-        if pg_dir.is_symlink():
-            shutil.rmtree(pg_dir.resolve(), ignore_errors=True)
-            pg_dir.unlink()
-        else:
-            shutil.rmtree(pg_dir, ignore_errors=True)
+        remove_server_dir(self.settings.state_dir / "pg")

@@ -1,4 +1,5 @@
-"""The project's own long-running Python processes (Upstash REST proxy, API, worker)."""
+"""The project's own long-running Python processes (Upstash REST proxy, Storage stand-in, SMTP catcher,
+API, worker)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from kamioi.settings import Settings
-from kamioi.stack.processes import ensure_port_free, read_pid, start_background, stop_pid, wait_until
+from kamioi.stack.processes import ensure_port_free, port_in_use, read_pid, start_background, stop_pid, wait_until
 
 # prometheus_client's switch to multiprocess mode (read by api.metrics in every worker).
 PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -34,6 +35,9 @@ class Service:
     port: int | None
     port_setting: str
     health_url: str | None
+    # How clients address it (status shows <scheme>://127.0.0.1:<port>); a non-HTTP one is ready when
+    # its port accepts connections.
+    scheme: str = "http"
     # Set for this process only (never written to .env, which other processes read).
     env: dict[str, str] = field(default_factory=dict)
     # Emptied before every start: state the previous run's processes left behind.
@@ -62,6 +66,9 @@ class Service:
         )
         if self.health_url is not None:
             wait_until(_http_ok(self.health_url), 30, f"{self.name} at {self.health_url}")
+        elif self.port is not None:
+            port = self.port
+            wait_until(lambda: port_in_use("127.0.0.1", port), 30, f"{self.name} on port {port}")
 
     def stop(self, settings: Settings) -> bool:
         return stop_pid(self.pid_file(settings))
@@ -79,6 +86,38 @@ def upstash_proxy(settings: Settings, redis_url: str, token: str) -> Service:
         port_setting="KAMIOI_UPSTASH_PORT",
         health_url=f"http://127.0.0.1:{port}/healthz",
     )
+
+
+def storage_server(settings: Settings) -> Service:
+    port = settings.storage_port
+    return Service(
+        name="storage",
+        args=("-m", "kamioi.storage_server", "--port", str(port), "--root", str(storage_dir(settings))),
+        port=port,
+        port_setting="KAMIOI_STORAGE_PORT",
+        health_url=f"http://127.0.0.1:{port}/healthz",
+    )
+
+
+def storage_dir(settings: Settings) -> Path:
+    return settings.state_dir / "storage"
+
+
+def smtp_catcher(settings: Settings) -> Service:
+    port = settings.smtp_catcher_port
+    return Service(
+        name="smtp-catcher",
+        args=("-m", "kamioi.smtp_catcher", "--port", str(port), "--maildir", str(mail_dir(settings))),
+        port=port,
+        port_setting="KAMIOI_SMTP_PORT",
+        health_url=None,
+        scheme="smtp",
+    )
+
+
+def mail_dir(settings: Settings) -> Path:
+    """The SMTP catcher's inbox (a Maildir)."""
+    return settings.state_dir / "mail"
 
 
 def api_server_args(host: str, port: int, workers: int) -> tuple[str, ...]:

@@ -31,7 +31,8 @@
  *   the resolver's equality lookups.
  * - trigram search: the existing GIN index on lower(merchant_name).
  *
- * Users: (lower(email) text_pattern_ops, id) for the email prefix search (ordered by email).
+ * Users: (lower(email) collate "C", id) for the email prefix search, ordered by email: under the C
+ *   collation one btree serves both the prefix (LIKE) and the order.
  *
  * These are built by CREATE INDEX on the partitioned parents (CONCURRENTLY is not supported there):
  * on a large hosted project, build each partition's index concurrently first and attach it.
@@ -54,4 +55,4 @@ create index llm_mappings_confidence_idx on public.llm_mappings ((coalesce(confi
 create index llm_mappings_merchant_key_pattern_idx on public.llm_mappings (merchant_key text_pattern_ops);
 drop index public.llm_mappings_merchant_key_idx;
 
-create index profiles_email_prefix_idx on public.profiles (lower(email) text_pattern_ops, id);
+create index profiles_email_prefix_idx on public.profiles ((lower(email) collate "C"), id);

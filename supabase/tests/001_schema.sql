@@ -1,10 +1,13 @@
 -- The database contract: tables, columns, RLS everywhere, indexes, partitions, function hygiene.
 begin;
 \ir _helpers.psql
-select plan(37);
+select plan(44);
 
 select has_table('public', t, 'table public.' || t || ' exists')
 from unnest(array['profiles', 'merchants', 'llm_mappings', 'transactions', 'allocations', 'prices', 'holdings']) as t;
+select has_table('private', t, 'chart rollup table private.' || t || ' exists')
+from unnest(array['transaction_rollups', 'transaction_rollup_deltas', 'allocation_rollups', 'allocation_rollup_deltas',
+                  'mapping_rollups', 'mapping_rollup_deltas', 'rollup_backfills']) as t;
 
 select columns_are('public', 'profiles',
   array['id', 'email', 'display_name', 'role', 'created_at', 'updated_at']);
@@ -87,8 +90,8 @@ select is(
 select set_eq($$ select jobname || ' ' || schedule from cron.job where jobname like 'kamioi-%' $$,
   array['kamioi-maintain-partitions 15 3 * * *', 'kamioi-compact-stats * * * * *',
         'kamioi-reask-merchants * * * * *', 'kamioi-invest-mapped * * * * *',
-        'kamioi-compact-user-totals * * * * *'],
-  'pg_cron runs partition maintenance daily; stats and user-total compaction, the merchant re-ask and investing schedulers every minute');
+        'kamioi-compact-user-totals * * * * *', 'kamioi-compact-rollups * * * * *', 'kamioi-deliver-mail * * * * *'],
+  'pg_cron runs partition maintenance daily; stats, user-total and rollup compaction, the merchant re-ask, investing and mail schedulers every minute');
 
 select * from finish();
 rollback;

@@ -7,16 +7,12 @@ per-user rate-limit windows in Upstash never carry over from an earlier run.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 import psycopg
@@ -29,6 +25,7 @@ from kamioi.settings import PROJECT_ROOT, Settings
 from kamioi.stack.keys import KeyMaterial
 from kamioi.stack.services import api_server_args
 from kamioi.tokens import access_token_claims, sign
+from tests.conftest import LocalStorage, free_port
 
 # Generous limits for the suite; the rate-limit tests build apps with tight ones.
 TEST_OVERRIDES: dict[str, Any] = {
@@ -100,26 +97,14 @@ def owner_db(settings: Settings) -> Iterator[psycopg.Connection[Any]]:
 
 
 @pytest.fixture(scope="session")
-def dead_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    return _free_port()
-
-
-@pytest.fixture(scope="session")
-def dead_url(dead_port: int) -> str:
-    """An http:// URL nothing answers at."""
-    return f"http://127.0.0.1:{dead_port}"
-
-
-@pytest.fixture(scope="session")
 def dead_upstash_url(dead_url: str) -> str:
     return dead_url
 
 
 @pytest.fixture(scope="session")
-def api_server(tmp_path_factory: pytest.TempPathFactory, storage_server: StorageServer) -> Iterator[str]:
+def api_server(tmp_path_factory: pytest.TempPathFactory, storage_server: LocalStorage) -> Iterator[str]:
     """The API as production runs it: a uvicorn subprocess (the command `kamioi up` uses)."""
-    port = _free_port()
+    port = free_port()
     upload_dir = tmp_path_factory.mktemp("server-uploads")
     env = {
         **os.environ,
@@ -147,13 +132,6 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, storage_server: Storage
             process.wait()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def _wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -167,56 +145,3 @@ def _wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
             pass
         time.sleep(0.1)
     raise TimeoutError("the API did not answer /healthz within 20 s")
-
-
-class StorageServer:
-    """Speaks Storage's authenticated download: GET /storage/v1/object/<bucket>/<path>, secret key only."""
-
-    def __init__(self, secret_key: str) -> None:
-        self.objects: dict[str, bytes] = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.headers.get("Authorization") != f"Bearer {secret_key}":
-                    self._reply(403, b'{"statusCode":"403","error":"Unauthorized"}')
-                    return
-                prefix, path = "/storage/v1/object/", unquote(self.path)
-                body = outer.objects.get(path.removeprefix(prefix)) if path.startswith(prefix) else None
-                if body is None:
-                    self._reply(400, b'{"statusCode":"404","error":"not_found","message":"Object not found"}')
-                else:
-                    self._reply(200, body)
-
-            def _reply(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/storage/v1"
-
-
-@pytest.fixture
-def storage(keys: KeyMaterial) -> Iterator[StorageServer]:
-    server = StorageServer(keys.secret_key)
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-
-
-@pytest.fixture(scope="session")
-def storage_server(keys: KeyMaterial) -> Iterator[StorageServer]:
-    """Stands in for Supabase Storage (not part of the local stack); objects are per test."""
-    server = StorageServer(keys.secret_key)
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()

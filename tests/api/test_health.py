@@ -16,17 +16,23 @@ async def test_healthz_needs_no_dependencies(client: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
-async def test_readyz_checks_database_and_cache(client: httpx.AsyncClient) -> None:
+async def test_readyz_checks_database_cache_and_replica(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "database": "ok", "cache": "ok"}
+    body = response.json()
+    assert body | {"replica_lag_s": None} == {
+        "status": "ready", "database": "ok", "cache": "ok", "replica": "ok", "replica_lag_s": None
+    }
+    assert 0 <= body["replica_lag_s"] < 10
 
 
 async def test_readyz_is_degraded_without_upstash(app_client: AppClient, dead_upstash_url: str) -> None:
     async with app_client(upstash_redis_rest_url=dead_upstash_url) as client:
         response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "degraded", "database": "ok", "cache": "unavailable"}
+    assert response.json() | {"replica_lag_s": None} == {
+        "status": "degraded", "database": "ok", "cache": "unavailable", "replica": "ok", "replica_lag_s": None
+    }
 
 
 async def test_readyz_is_503_without_database(app_client: AppClient, dead_port: int) -> None:

@@ -18,7 +18,7 @@ AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 @pytest.fixture
 async def client(app_client: AppClient, storage_server: Any, tmp_path: Path) -> Any:
-    storage_server.objects.clear()
+    storage_server.clear()
     async with app_client(
         supabase_storage_url=storage_server.url, api_upload_dir=str(tmp_path), api_upload_max_bytes=4096
     ) as client:
@@ -37,7 +37,7 @@ async def test_storage_object_is_downloaded_and_queued(
     owner_db: psycopg.Connection[Any],
 ) -> None:
     content = f"user_id,txn_date,descriptor,amount\nu,2026-11-01,SHOP {uuid.uuid4().hex},1.00\n".encode()
-    storage_server.objects["imports/2026/11/batch 1.csv"] = content
+    storage_server.objects.put("imports", "2026/11/batch 1.csv", content)
     response = await client.post(
         "/v1/imports",
         json={"kind": "transactions", "storage_object": {"bucket": "imports", "path": "2026/11/batch 1.csv"}},
@@ -53,7 +53,7 @@ async def test_storage_object_is_downloaded_and_queued(
 
 @pytest.mark.parametrize(
     ("objects", "status"),
-    [({}, 404), ({"imports/big.csv": b"x" * 5000}, 413)],
+    [({}, 404), ({"big.csv": b"x" * 5000}, 413)],
 )
 async def test_missing_or_oversized_objects_leave_nothing(
     client: httpx.AsyncClient,
@@ -63,7 +63,8 @@ async def test_missing_or_oversized_objects_leave_nothing(
     objects: dict[str, bytes],
     status: int,
 ) -> None:
-    storage_server.objects.update(objects)
+    for path, data in objects.items():
+        storage_server.objects.put("imports", path, data)
     response = await client.post(
         "/v1/imports",
         json={"kind": "transactions", "storage_object": {"bucket": "imports", "path": "big.csv"}},

@@ -41,6 +41,10 @@ def shoppers(conn: psycopg.Connection[Any], make_user: Callable[[str], str]) -> 
 def create_export(
     conn: psycopg.Connection[Any], list_name: str, filters: dict[str, Any], sort: str | None = None
 ) -> dict[str, Any]:
+    # A worker started here serves every queued export: earlier suites' exports must not come first.
+    conn.execute(
+        "select private.cancel_job(id) from private.job_queue where kind = %s and state = 'queued'", (EXPORT_KIND,)
+    )
     row = conn.execute(
         "select id, queue_job_id, file_name from private.create_export_job(%s, %s, %s, null)",
         (list_name, Jsonb(filters), sort),

@@ -24,6 +24,9 @@ EXAMPLES = [
     ("VISA DDA PUR AP 443106 TARGET T-1234 MINNEAPOLIS MN", "target", None),
     ("DEBIT CARD PURCHASE XXXXX1234 STARBUCKS STORE 10451 PHILADELPHIA PA", "starbucks", None),
     ("POS DEBIT 7-ELEVEN 35421 DALLAS TX", "7 eleven", None),
+    # Found by the property test below: the rail's trailing date must not eat a store named like one.
+    ("PURCHASE AUTHORIZED ON 03/14 7-11 #1234", "7 eleven", None),
+    ("POS 03-14-2026 SHELL OIL 57444 AUSTIN TX", "shell", None),
     ("AMZN Mktp US*2K1AB0C9Z", "amazon", "amazon"),
     ("AMAZON.COM*2K1AB0C9Z AMZN.COM/BILL WA", "amazon", None),
     ("NETFLIX.COM", "netflix", None),

@@ -51,6 +51,10 @@ API_CASES: dict[str, tuple[Callable[[str], Request], frozenset[int]]] = {
     "analytics days": (lambda i: ("GET", "/v1/analytics/top-merchants", {"params": {"days": i}}), REFUSED),
     "analytics limit": (lambda i: ("GET", "/v1/analytics/top-merchants", {"params": {"limit": i}}), REFUSED),
     "throughput days": (lambda i: ("GET", "/v1/analytics/mapping-throughput", {"params": {"days": i}}), REFUSED),
+    "activity grain": (lambda i: ("GET", "/v1/analytics/activity", {"params": {"grain": i}}), REFUSED),
+    "activity days": (lambda i: ("GET", "/v1/analytics/activity", {"params": {"days": i}}), REFUSED),
+    "activity months": (lambda i: ("GET", "/v1/analytics/activity", {"params": {"months": i}}), REFUSED),
+    "tickers months": (lambda i: ("GET", "/v1/analytics/tickers", {"params": {"months": i}}), REFUSED),
     "imports cursor": (lambda i: ("GET", "/v1/imports", {"params": {"cursor": i}}), REFUSED),
     "imports cursor, well-formed": (
         lambda i: ("GET", "/v1/imports", {"params": {"cursor": encode_cursor(i, 1)}}),
@@ -116,6 +120,60 @@ API_CASES: dict[str, tuple[Callable[[str], Request], frozenset[int]]] = {
 }
 
 
+# The admin lists' filters, each injected alone. Free text (keys, prefixes, a search box) is data: a
+# list answers 200 (nothing matches it), an export queues a job (202; the test cancels it).
+LIST_FILTERS: dict[str, tuple[str, ...]] = {
+    "transactions": ("status", "user_id", "merchant_key", "mapping_id", "import_job_id", "date_from", "date_to",
+                     "amount_min", "amount_max"),
+    "mappings": ("status", "admin_approved", "category", "source", "tier", "confidence_min", "confidence_max",
+                 "merchant_key_prefix", "created_from", "created_to", "search"),
+    "users": ("email_prefix", "role"),
+}  # fmt: skip
+FREE_TEXT = frozenset({"merchant_key", "merchant_key_prefix", "search", "email_prefix"})
+LIST_PARAMS = {
+    "transactions": ("cursor", "limit"),
+    "mappings": ("cursor", "limit", "sort"),
+    "users": ("cursor", "limit"),
+}
+
+
+def list_param(list_name: str, name: str) -> Callable[[str], Request]:
+    return lambda i: ("GET", f"/v1/{list_name}", {"params": {name: i}})
+
+
+def export_filter(list_name: str, name: str) -> Callable[[str], Request]:
+    return lambda i: ("POST", "/v1/exports", body(list=list_name, filters={name: i}))
+
+
+def export_id(suffix: str) -> Callable[[str], Request]:
+    method = "POST" if suffix == "/cancel" else "GET"
+    return lambda i: (method, f"/v1/exports/{quote(i, safe='')}{suffix}", {})
+
+
+LIST_CASES: dict[str, tuple[tuple[str, str], Callable[[str], Request], frozenset[int]]] = {
+    **{
+        f"{list_name} {name}": ((f"/v1/{list_name}", name), list_param(list_name, name),
+                                REFUSED | ({200} if name in FREE_TEXT else set()))
+        for list_name, names in LIST_FILTERS.items()
+        for name in names + LIST_PARAMS[list_name]
+    },
+    # An export's typed filters are the lists' own models (tried above); its free text reaches the job.
+    **{
+        f"export {list_name} {name}": (("/v1/exports", f"filters.{name}"), export_filter(list_name, name),
+                                       REFUSED | {202})
+        for list_name, names in LIST_FILTERS.items()
+        for name in names if name in FREE_TEXT
+    },
+    "export list": (("/v1/exports", "list"), lambda i: ("POST", "/v1/exports", body(list=i)), REFUSED),
+    "export sort": (("/v1/exports", "sort"), lambda i: ("POST", "/v1/exports", body(list="mappings", sort=i)), REFUSED),
+    **{
+        f"export id{suffix}": ((f"/v1/exports/{{export_id}}{suffix}", "export_id"), export_id(suffix), REFUSED)
+        for suffix in ("", "/cancel", "/download")
+    },
+}  # fmt: skip
+API_CASES |= {name: (build, allowed) for name, (_, build, allowed) in LIST_CASES.items()}
+
+
 def covered_inputs() -> set[tuple[str, str]]:
     """(path template, input name) of every case above, to compare with the OpenAPI document."""
     names = {
@@ -123,6 +181,10 @@ def covered_inputs() -> set[tuple[str, str]]:
         "analytics days": ("/v1/analytics/top-merchants", "days"),
         "analytics limit": ("/v1/analytics/top-merchants", "limit"),
         "throughput days": ("/v1/analytics/mapping-throughput", "days"),
+        "activity grain": ("/v1/analytics/activity", "grain"),
+        "activity days": ("/v1/analytics/activity", "days"),
+        "activity months": ("/v1/analytics/activity", "months"),
+        "tickers months": ("/v1/analytics/tickers", "months"),
         "imports cursor": ("/v1/imports", "cursor"),
         "imports limit": ("/v1/imports", "limit"),
         "import id": ("/v1/imports/{import_id}", "import_id"),
@@ -151,7 +213,12 @@ def covered_inputs() -> set[tuple[str, str]]:
         "upload kind": ("/v1/imports/upload", "kind"),
         "upload force": ("/v1/imports/upload", "force"),
     }
-    return set(names.values()) | {("/v1/mappings/bulk-review", f"filter.{f}") for f in BULK_FILTER_FIELDS}
+    return (
+        set(names.values())
+        | {("/v1/mappings/bulk-review", f"filter.{f}") for f in BULK_FILTER_FIELDS}
+        | {covered for covered, _, _ in LIST_CASES.values()}
+        | {("/v1/exports", f"filters.{name}") for names in LIST_FILTERS.values() for name in names}
+    )
 
 
 def _fields(schema: dict[str, Any], components: dict[str, Any], prefix: str = "") -> set[str]:
@@ -195,6 +262,16 @@ def test_every_api_input_has_an_injection_case(api_settings: Settings) -> None:
     assert not untested, f"API inputs without a SQL injection case: {sorted(untested)}"
 
 
+def cancel_queued(owner_db: Any, path: str, response: httpx.Response) -> None:
+    """A 202 queued a job (a bulk review or an export); cancel it before a worker runs it."""
+    if response.status_code != 202:
+        return
+    if path == "/v1/exports":
+        owner_db.execute("select private.cancel_export_job(%s)", (response.json()["id"],))
+    else:
+        owner_db.execute("select private.cancel_job(%s)", (response.json()["job_id"],))
+
+
 @pytest.mark.parametrize("injection", SQL_INJECTIONS, ids=range(len(SQL_INJECTIONS)))
 @pytest.mark.parametrize("case", API_CASES, ids=list(API_CASES))
 async def test_api_input_refuses_or_takes_literally(
@@ -209,13 +286,13 @@ async def test_api_input_refuses_or_takes_literally(
     assert response.headers["content-type"].startswith(
         "application/problem+json" if response.status_code >= 400 else "application/json"
     )
+    cancel_queued(owner_db, path, response)
     if SLEEPS in injection:
         method, path, kwargs = build(HARMLESS)
         started = time.monotonic()
-        await client.request(method, path, headers=admin_headers, **kwargs)
+        harmless = await client.request(method, path, headers=admin_headers, **kwargs)
         assert elapsed - (time.monotonic() - started) < SLEEP_S - 0.5, "an injected pg_sleep ran"
-    if response.status_code == 202:
-        owner_db.execute("select private.cancel_job(%s)", (response.json()["job_id"],))
+        cancel_queued(owner_db, path, harmless)
     if response.status_code == 200 and case == "resolve descriptor":
         # Taken as a descriptor, character for character (nothing saved: the module's data snapshot).
         results = response.json()["results"]

@@ -31,8 +31,14 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         "KAMIOI_REDIS_PORT": str(_free_port()),
         "KAMIOI_UPSTASH_PORT": str(_free_port()),
         "KAMIOI_API_PORT": str(_free_port()),
+        "KAMIOI_REPLICA_PORT": str(_free_port()),
+        "KAMIOI_STORAGE_PORT": str(_free_port()),
+        "KAMIOI_SMTP_PORT": str(_free_port()),
     }
-    for key in ("DATABASE_URL", "SUPERUSER_DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"):
+    for key in (
+        "DATABASE_URL", "SUPERUSER_DATABASE_URL", "READ_REPLICA_URL", "UPSTASH_REDIS_REST_URL",
+        "UPSTASH_REDIS_REST_TOKEN", "SUPABASE_STORAGE_URL", "SMTP_HOST", "SMTP_PORT",
+    ):  # fmt: skip
         env.pop(key, None)
     yield env
     _kamioi(env, "reset")
@@ -59,14 +65,24 @@ def test_up_twice_second_is_fast_then_status_stop_reset(stack_env: dict[str, str
 
     env_file = Path(stack_env["KAMIOI_ENV_FILE"]).read_text()
     assert f":{stack_env['KAMIOI_DB_PORT']}/postgres" in env_file
+    assert (
+        f"READ_REPLICA_URL=postgresql://postgres:postgres@127.0.0.1:{stack_env['KAMIOI_REPLICA_PORT']}/postgres"
+        in env_file
+    )
     assert "UPSTASH_REDIS_REST_TOKEN=" in env_file
 
     status = _kamioi(stack_env, "status")
     assert status.returncode == 0, status.stdout
     assert status.stdout.count("running") >= 3
+    replica_line = next(line for line in status.stdout.splitlines() if line.split()[:1] == ["replica"])
+    assert "running" in replica_line and "(standby, lag" in replica_line, replica_line
+    lines = {line.split()[0]: line for line in status.stdout.splitlines() if line.strip()}
+    assert f"smtp://127.0.0.1:{stack_env['KAMIOI_SMTP_PORT']}" in lines["smtp-catcher"]
+    assert "(0 mails)" in lines["smtp-catcher"]
+    assert "running" in lines["storage"]
 
     stop = _kamioi(stack_env, "stop")
-    assert "postgres" in stop.stdout
+    assert "postgres" in stop.stdout and "replica" in stop.stdout
     assert _kamioi(stack_env, "status").returncode == 3
 
     reset = _kamioi(stack_env, "reset", "--up", "--quiet")

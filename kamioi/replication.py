@@ -1,0 +1,12 @@
+"""How far a streaming standby is behind, in one query (the stack's status and the API's read routing).
+
+Lag is the age of the last replayed commit while received WAL still waits to be replayed, and 0 once
+replay has caught up with what arrived: an idle primary sends no commits, so the age alone would
+grow forever on a standby that is perfectly current.
+"""
+
+REPLICA_LAG_SQL = (
+    "select pg_is_in_recovery() as in_recovery,"
+    " case when pg_last_wal_receive_lsn() is null or pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
+    " then 0 else coalesce(extract(epoch from now() - pg_last_xact_replay_timestamp()), 0) end::float8 as lag_s"
+)
