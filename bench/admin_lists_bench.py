@@ -470,7 +470,8 @@ MAP_CONF_DESC = Order("coalesce(m.confidence, -1) desc, m.id desc", "coalesce(m.
 MAP_CONF_ASC = Order("coalesce(m.confidence, -1), m.id", "coalesce(m.confidence, -1), m.id",
                      ("p_after_confidence", "p_after_id"))
 USERS_NEWEST = Order("p.created_at desc, p.id desc", "p.created_at, p.id", ("p_after_created_at", "p_after_id"))
-USERS_EMAIL = Order("lower(p.email), p.id", "lower(p.email), p.id", ("p_after_email", "p_after_id"))
+# The landed RPC orders and compares emails byte-wise (collate "C", its index's collation).
+USERS_EMAIL = Order('lower(p.email) collate "C", p.id', "lower(p.email), p.id", ("p_after_email", "p_after_id"))
 
 TRANSACTIONS = ListSpec(
     "transactions", "public.admin_list_transactions", "public.transactions as t", 100,
@@ -491,7 +492,7 @@ MAPPINGS = ListSpec(
 )
 USERS = ListSpec(
     "users", "public.admin_list_users", "public.profiles as p", 100,
-    {"p_email_prefix": "lower(p.email) like %s", "p_role": "p.role = %s"},
+    {"p_email_prefix": 'lower(p.email) collate "C" like %s', "p_role": "p.role = %s"},
     offset_as_admin=False,
 )
 
@@ -775,7 +776,8 @@ def list_query_ms(json_notices: list[str], list_name: str) -> float:
         duration = re.search(r"duration: ([0-9.]+) ms", notice)
         plan = json.loads(notice.split("plan:", 1)[1])
         text = plan.get("Query Text", "")
-        if duration and LIST_TABLES[list_name] in text and "private.admin_" not in text:
+        is_page = LIST_TABLES[list_name] in text and "order by" in text and "limit $" in text
+        if duration and is_page and "private.admin_" not in text:
             return float(duration.group(1))
     return float("nan")
 
