@@ -52,8 +52,13 @@ select results_eq(
 select is(
   (select merchant_name || ' ' || allocations::text from public.admin_list_transactions(p_merchant_key => 'zq list') limit 1),
   'ZQ List Cafe []', 'rows carry the merchant name and their (empty) allocations');
+reset role;
+insert into public.transactions (user_id, txn_date, descriptor, merchant_key, amount)
+select :'bob', '2026-01-01', 'ZQ MANY', 'zq many', 1.5 from generate_series(1, 120);
+select tests.authenticate_as(:'admin');
 select is(
-  (select count(*)::int from public.admin_list_transactions(p_limit => 1000)), 100, 'a page holds at most 100');
+  (select count(*)::int from public.admin_list_transactions(p_merchant_key => 'zq many', p_limit => 1000)), 100,
+  'a page holds at most 100');
 select throws_ok(
   $$ select * from public.admin_list_transactions(p_status => 'lost') $$, '22023', 'unknown transaction status: lost',
   'an unknown status is refused');
