@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 import os
@@ -30,6 +29,7 @@ from psycopg.types.json import Jsonb
 
 from jobs.context import JobContext
 from jobs.errors import PermanentJobError
+from jobs.imports.service import file_fingerprint
 from jobs.registry import Outcome, job_handler
 from kamioi.settings import get_settings
 from kamioi.storage import StorageUnavailable, upload_file_with_link
@@ -176,14 +176,6 @@ def csv_lines(rows: Sequence[Row] | None, columns: Sequence[str]) -> bytes:
     return text.getvalue().encode()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_durably(file: BinaryIO, data: bytes) -> int:
     file.write(data)
     file.flush()
@@ -217,7 +209,7 @@ def export_csv(ctx: JobContext) -> Outcome:
             partial.replace(final)
         conn.execute(
             "update public.export_jobs set file_sha256 = %s, download_url = %s where id = %s",
-            (_sha256(final), _publish(ctx, export_id, final), export_id),
+            (file_fingerprint(final)[0], _publish(ctx, export_id, final), export_id),
         )
         ctx.log.info("export %s: %s rows of %s to %s", export_id, job["rows_written"], job["list"], final)
         return Outcome.SUCCEEDED
@@ -248,6 +240,16 @@ def _publish(ctx: JobContext, export_id: int, file: Path) -> str:
     return uploaded.signed_url
 
 
+def _checkpoint(conn: psycopg.Connection[Row], job: dict[str, Any], key: Key | None, rows: int, size: int) -> None:
+    """Commit where the file stands (compare-and-set on the rows `job` last saw); `job` follows it."""
+    committed = conn.execute(
+        "select rows_written, bytes_written, after_key from private.record_export_chunk(%s, %s, %s, %s, %s)",
+        (job["id"], None if key is None else Jsonb(key), rows, size, job["rows_written"]),
+    ).fetchone()
+    assert committed is not None
+    job.update(committed)
+
+
 def _walk(
     ctx: JobContext, conn: psycopg.Connection[Row], job: dict[str, Any], spec: ListExport, partial: Path
 ) -> Outcome:
@@ -256,12 +258,7 @@ def _walk(
     with partial.open("a+b") as file:
         if file.seek(0, os.SEEK_END) < job["bytes_written"]:
             # The file lost committed rows (a new disk, a cleaned directory): start over, never pad.
-            committed = conn.execute(
-                "select rows_written, bytes_written, after_key from private.record_export_chunk(%s, null, 0, 0, %s)",
-                (job["id"], job["rows_written"]),
-            ).fetchone()
-            assert committed is not None
-            job.update(committed)
+            _checkpoint(conn, job, None, 0, 0)
         file.truncate(job["bytes_written"])  # drop what a crashed run wrote after its last checkpoint
         file.seek(job["bytes_written"])
         if job["bytes_written"] == 0:
@@ -272,13 +269,6 @@ def _walk(
             rows = conn.execute(spec.page_sql, spec.page_args(job, job["after_key"], chunk_rows)).fetchall()
             if rows:
                 size = _write_durably(file, csv_lines(rows, spec.columns))
-                key = spec.key_of(rows[-1], job)
-                committed = conn.execute(
-                    "select rows_written, bytes_written, after_key"
-                    " from private.record_export_chunk(%s, %s, %s, %s, %s)",
-                    (job["id"], Jsonb(key), job["rows_written"] + len(rows), size, job["rows_written"]),
-                ).fetchone()
-                assert committed is not None
-                job.update(committed)
+                _checkpoint(conn, job, spec.key_of(rows[-1], job), job["rows_written"] + len(rows), size)
             if len(rows) < chunk_rows:
                 return Outcome.SUCCEEDED

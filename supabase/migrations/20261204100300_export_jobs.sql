@@ -136,27 +136,17 @@ set search_path = ''
 as $$
 declare
   created public.export_jobs;
-  filters jsonb;
+  filters jsonb := jsonb_strip_nulls(coalesce(p_filters, '{}'::jsonb));
 begin
-  -- The list's own validation, before anything is queued: a bad filter is the caller's error now,
-  -- not a failed job later.
-  filters := case p_list
-    when 'transactions' then private.require_known_filters(p_filters, array[
-      'status', 'user_id', 'merchant_key', 'mapping_id', 'import_job_id',
-      'date_from', 'date_to', 'amount_min', 'amount_max'])
-    when 'mappings' then private.require_known_filters(p_filters, array[
-      'status', 'admin_approved', 'category', 'source', 'tier', 'confidence_min', 'confidence_max',
-      'merchant_key_prefix', 'created_from', 'created_to', 'search'])
-    when 'users' then private.require_known_filters(p_filters, array['email_prefix', 'role'])
-  end;
-  if filters is null then
-    raise exception 'unknown list: %', coalesce(p_list, 'null')
-      using errcode = '22023', hint = 'transactions, mappings or users';
-  end if;
+  -- The list's own page function validates the filters (names and values) before anything is
+  -- queued: a bad filter is the caller's error now, not a failed job later.
   case p_list
-    when 'transactions' then perform private.admin_transactions_page(filters, null, null, 0);
-    when 'mappings' then perform private.admin_mappings_page(filters, p_sort, null, null, null, 0);
-    else perform private.admin_users_page(filters, null, null, null, 0);
+    when 'transactions' then perform private.admin_transactions_page(p_filters, null, null, 0);
+    when 'mappings' then perform private.admin_mappings_page(p_filters, p_sort, null, null, null, 0);
+    when 'users' then perform private.admin_users_page(p_filters, null, null, null, 0);
+    else
+      raise exception 'unknown list: %', coalesce(p_list, 'null')
+        using errcode = '22023', hint = 'transactions, mappings or users';
   end case;
 
   insert into public.export_jobs (list, filters, sort, requested_by)
