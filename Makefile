@@ -18,7 +18,7 @@ test: ## install, bring up what the tests need, run every suite
 
 lint:
 	.venv/bin/ruff check .
-	.venv/bin/mypy kamioi api jobs tests bench
+	.venv/bin/mypy kamioi api jobs cli local_stack tests bench
 
 types: ## regenerate the frontend's TypeScript types from the migrations (commit the result)
 	@$(KAMIOI) up --quiet

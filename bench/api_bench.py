@@ -41,8 +41,8 @@ from api.main import create_app
 from api.upstash import create_redis
 from bench.drills.processes import ApiProcess, free_port
 from kamioi.settings import Settings, get_settings
-from kamioi.stack.keys import ensure_keys
-from kamioi.tokens import token_for
+from local_stack.keys import ensure_keys
+from local_stack.tokens import token_for
 
 ENDPOINT = "/v1/stats/dashboard"
 RATIO_SAMPLES = 300

@@ -37,13 +37,13 @@ from bench.drills.scenarios import (
     kill_worker_during_import,
     llm_outage_during_mapping,
 )
-from kamioi.mapping.fake_llm_server import serve_in_thread
 from kamioi.settings import Settings, get_settings
-from kamioi.stack.keys import ensure_keys
-from kamioi.stack.manager import Stack
-from kamioi.stack.postgres import LocalPostgres
-from kamioi.stack.redis_server import LocalRedis
-from kamioi.tokens import token_for
+from local_stack.keys import ensure_keys
+from local_stack.manager import Stack
+from local_stack.postgres import LocalPostgres
+from local_stack.redis_server import LocalRedis
+from local_stack.standins.llm_server import serve_in_thread
+from local_stack.tokens import token_for
 
 DRILLS = ("kill", "postgres", "redis", "replica", "llm", "disk", "huge-line", "huge-upload")
 

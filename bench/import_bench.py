@@ -32,13 +32,13 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+from cli.commands.generate import write_csv
+from cli.generate import MAPPING_COLUMNS, generate_mappings
 from jobs.imports.service import create_import, file_fingerprint, get_import
 from jobs.queue import live_workers
-from kamioi.commands.generate import write_csv
 from kamioi.db import connect
-from kamioi.generate import MAPPING_COLUMNS, generate_mappings
 from kamioi.settings import PROJECT_ROOT, get_settings
-from kamioi.stack.manager import Stack
+from local_stack.manager import Stack
 
 PSQL = "psql"
 SEED_SAMPLE_ROWS = 20

@@ -8,7 +8,7 @@ Two calls, one per direction:
 - `upload_file_with_link` (sync, for worker threads: report exports): the client uploads a local
   file (multipart, streamed from disk, overwriting) and signs a download URL for it.
 
-Locally `kamioi up` runs a Storage stand-in speaking the same protocol (kamioi/storage_server.py).
+Locally `kamioi up` runs a Storage stand-in speaking the same protocol (local_stack/standins/storage_server.py).
 """
 
 from __future__ import annotations

@@ -35,15 +35,16 @@ if [ "$pg_version" -lt 19 ]; then
   exit 1
 fi
 
-# Python environment: rebuilt only when pyproject.toml changes.
+# Python environment: rebuilt only when a pyproject.toml changes.
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip uv
 fi
 stamp=.venv/.kamioi-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml local_stack/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  .venv/bin/uv pip install -q --python .venv/bin/python -e '.[dev]'
+  # The product (kamioi, api, jobs, cli) and, beside it, the local stack (its own distribution, never shipped).
+  .venv/bin/uv pip install -q --python .venv/bin/python -e '.[dev]' -e ./local_stack
   echo "$want" > "$stamp"
 fi
 

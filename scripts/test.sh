@@ -6,7 +6,7 @@ set -a; source "${KAMIOI_ENV_FILE:-.env}"; set +a
 
 echo "== lint (ruff, mypy)"
 .venv/bin/ruff check .
-.venv/bin/mypy kamioi api jobs tests bench
+.venv/bin/mypy kamioi api jobs cli local_stack tests bench
 
 echo "== TypeScript types of the public schema (supabase gen types; make types regenerates them)"
 scripts/gen-types.sh --check

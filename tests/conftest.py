@@ -15,9 +15,9 @@ import pytest
 
 from kamioi.db import connect
 from kamioi.settings import Settings, get_settings
-from kamioi.stack.keys import KeyMaterial, ensure_keys
-from kamioi.stack.manager import Stack
-from kamioi.storage_server import ObjectRoot, serve_in_thread
+from local_stack.keys import KeyMaterial, ensure_keys
+from local_stack.manager import Stack
+from local_stack.standins.storage_server import ObjectRoot, serve_in_thread
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +90,7 @@ class LocalStorage:
 
 @pytest.fixture(scope="session")
 def storage_server(tmp_path_factory: pytest.TempPathFactory, keys: KeyMaterial) -> Iterator[LocalStorage]:
-    """The local Storage stand-in (kamioi/storage_server.py) with the stack's keys; objects per test."""
+    """The local Storage stand-in (local_stack/standins/storage_server.py) with the stack's keys; objects per test."""
     root: Path = tmp_path_factory.mktemp("storage")
     with serve_in_thread(root, secret_key=keys.secret_key, jwt_secret=keys.jwt_secret) as url:
         yield LocalStorage(url=url, objects=ObjectRoot(root))

@@ -12,11 +12,11 @@ from typing import Any
 import psycopg
 
 from bench.drills.handlers import DRILL_IMPORT
+from cli.generate import TRANSACTION_COLUMNS, generate_transactions
 from jobs.config import JobsSettings
 from jobs.imports.handler import IMPORT_JOB_KIND
 from jobs.imports.service import TERMINAL_STATES, ImportJob, create_import, get_import
 from jobs.inline import InlineRun
-from kamioi.generate import TRANSACTION_COLUMNS, generate_transactions
 
 # Both seeded users own every drill row (a file's users must exist).
 DRILL_USERS = 2

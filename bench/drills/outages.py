@@ -6,8 +6,8 @@ from typing import Protocol
 
 from bench.drills.processes import UpstashProxyProcess
 from bench.drills.tcp_proxy import TcpProxy
-from kamioi.stack.postgres import LocalPostgres
-from kamioi.stack.redis_server import LocalRedis
+from local_stack.postgres import LocalPostgres
+from local_stack.redis_server import LocalRedis
 
 
 class Outage(Protocol):

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from kamioi.settings import PROJECT_ROOT
-from kamioi.stack.services import api_server_args, api_workers_env
+from local_stack.services import api_server_args, api_workers_env
 
 # Short leases so a killed worker's job is requeued within seconds; small chunks so a drill has
 # many chunk boundaries (and many places to be killed) in a small file.
@@ -104,7 +104,7 @@ class UpstashProxyProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        args = [sys.executable, "-m", "kamioi.upstash_proxy", "--port", str(self.port)]
+        args = [sys.executable, "-m", "local_stack.standins.upstash_proxy", "--port", str(self.port)]
         args += ["--redis-url", self.redis_url, "--token", self.token]
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:

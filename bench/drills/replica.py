@@ -23,7 +23,7 @@ import httpx
 from bench.drills.processes import free_port
 from bench.drills.scenarios import DrillResult, wait_for
 from kamioi.settings import Settings
-from kamioi.stack.replica import LocalReplica
+from local_stack.replica import LocalReplica
 
 # How long API processes get to notice a stopped replica (their READ_REPLICA_CHECK_S, with room for load).
 NOTICE_S = 1.0

@@ -47,10 +47,10 @@ from bench.load.drivers import (
 )
 from jobs.imports.service import create_import, get_import
 from jobs.map_merchants import MAP_MERCHANTS
-from kamioi.mapping.fake_llm_server import serve_in_thread
 from kamioi.settings import Settings, get_settings
-from kamioi.stack.keys import KeyMaterial, ensure_keys
-from kamioi.stack.manager import Stack
+from local_stack.keys import KeyMaterial, ensure_keys
+from local_stack.manager import Stack
+from local_stack.standins.llm_server import serve_in_thread
 
 ANALYTICS = [
     "/v1/analytics/categories?months=12",

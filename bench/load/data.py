@@ -11,12 +11,12 @@ from typing import Any
 import psycopg
 
 from bench.db_bench import ensure_users, generate, top_up, transaction_rows_sql
+from cli.generate import TRANSACTION_COLUMNS, generate_transactions, user_pool
 from jobs.config import JobsSettings
 from jobs.imports.service import ImportJob, create_import, get_import
 from jobs.inline import InlineRun
-from kamioi.generate import TRANSACTION_COLUMNS, generate_transactions, user_pool
-from kamioi.stack.keys import KeyMaterial
-from kamioi.tokens import access_token_claims, sign
+from local_stack.keys import KeyMaterial
+from local_stack.tokens import access_token_claims, sign
 
 
 def bench_user_id(n: int) -> str:
@@ -59,7 +59,7 @@ def admin_tokens(conn: psycopg.Connection[Any], keys: KeyMaterial, issuer: str, 
 
 
 def write_import_file(path: Path, rows: int, users: int, seed: int) -> Path:
-    """Realistic purchases (kamioi.generate) by the bench users, streamed to disk."""
+    """Realistic purchases (cli.generate) by the bench users, streamed to disk."""
     bench_ids = {pool_id: bench_user_id(n + 1) for n, pool_id in enumerate(user_pool(users, seed))}
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out, lineterminator="\n")

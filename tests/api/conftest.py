@@ -22,9 +22,9 @@ from fastapi import FastAPI
 from api.main import create_app
 from kamioi.db import connect
 from kamioi.settings import PROJECT_ROOT, Settings
-from kamioi.stack.keys import KeyMaterial
-from kamioi.stack.services import api_server_args
-from kamioi.tokens import access_token_claims, sign
+from local_stack.keys import KeyMaterial
+from local_stack.services import api_server_args
+from local_stack.tokens import access_token_claims, sign
 from tests.conftest import LocalStorage, free_port
 
 # Generous limits for the suite; the rate-limit tests build apps with tight ones.

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from kamioi.settings import Settings
-from kamioi.stack.keys import KeyMaterial
-from kamioi.tokens import access_token_claims
+from local_stack.keys import KeyMaterial
+from local_stack.tokens import access_token_claims
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 

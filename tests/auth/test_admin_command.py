@@ -14,11 +14,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from cli.commands import admin as admin_command
+from cli.main import build_parser
 from kamioi.auth_admin import UserNotFound, auth_admin, find_user_by_email
-from kamioi.cli import build_parser
-from kamioi.commands import admin as admin_command
-from kamioi.gotrue_server import serve_in_thread
 from kamioi.settings import PROJECT_ROOT, Settings
+from local_stack.standins.gotrue_server import serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def kamioi_admin(
 
 def test_the_console_script_creates_an_admin(auth_url: str, db: psycopg.Connection[Any], email: str) -> None:
     created = subprocess.run(
-        [sys.executable, "-m", "kamioi", "admin", "create", "--email", email],
+        [sys.executable, "-m", "cli", "admin", "create", "--email", email],
         cwd=PROJECT_ROOT, env={**os.environ, "SUPABASE_URL": auth_url}, capture_output=True, text=True,
         timeout=60, check=False,
     )  # fmt: skip

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("stack_worker_paused")
 
 def kamioi_import(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kamioi", "import", *args],
+        [sys.executable, "-m", "cli", "import", *args],
         cwd=PROJECT_ROOT,
         env={**os.environ, **JOBS_ENV},
         capture_output=True,
@@ -93,7 +93,7 @@ def test_retry_refuses_what_it_cannot_retry(conn: psycopg.Connection[Any], setti
 
 def test_export_follows_the_job_and_prints_its_link(settings: Settings) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "kamioi", "export", "users", "--filter", "role=admin"],
+        [sys.executable, "-m", "cli", "export", "users", "--filter", "role=admin"],
         cwd=PROJECT_ROOT, env={**os.environ, **JOBS_ENV}, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -103,7 +103,7 @@ def test_export_follows_the_job_and_prints_its_link(settings: Settings) -> None:
     assert done.stdout.strip().startswith("http")  # the signed link of the Storage copy
     Path(rows[-1].split("rows: ", 1)[1].strip()).unlink()
     refused = subprocess.run(
-        [sys.executable, "-m", "kamioi", "export", "transactions", "--filter", "colour=red"],
+        [sys.executable, "-m", "cli", "export", "transactions", "--filter", "colour=red"],
         cwd=PROJECT_ROOT, env={**os.environ, **JOBS_ENV}, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert refused.returncode == 2 and "unknown filter: colour" in refused.stderr

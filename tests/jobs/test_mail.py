@@ -14,7 +14,7 @@ import pytest
 from jobs.imports.service import create_import, get_import
 from jobs.mail import MAIL_DELIVER_KIND, deliver_batch
 from kamioi.settings import Settings
-from kamioi.smtp_catcher import Inbox, serve_in_thread
+from local_stack.standins.smtp_catcher import Inbox, serve_in_thread
 from tests.conftest import free_port
 from tests.jobs.conftest import ADMIN_ID, Workers, wait_until
 from tests.jobs.support import run_inline, transactions_csv

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from psycopg import AsyncConnection
 
-from kamioi.mapping.fake_llm_server import FakeLLMControl
 from kamioi.settings import Settings
+from local_stack.standins.llm_server import FakeLLMControl
 from tests.mapping.support import DbSlice
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -23,9 +23,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def fake_llm_root() -> Iterator[str]:
-    """`python -m kamioi.mapping.fake_llm_server` on a free port for the whole session: http://host:port."""
+    """`python -m local_stack.standins.llm_server` on a free port for the whole session: http://host:port."""
     with subprocess.Popen(
-        [sys.executable, "-m", "kamioi.mapping.fake_llm_server", "--port", "0"],
+        [sys.executable, "-m", "local_stack.standins.llm_server", "--port", "0"],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         text=True,

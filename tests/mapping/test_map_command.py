@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kamioi.mapping.fake_llm_server import FakeLLMControl
+from local_stack.standins.llm_server import FakeLLMControl
 from tests.mapping.support import DbSlice
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -18,7 +18,7 @@ HEADER = ["descriptor", "merchant_key", "merchant", "ticker", "category", "confi
 
 def kamioi_map(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kamioi", "map", *args],
+        [sys.executable, "-m", "cli", "map", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -16,16 +16,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from kamioi.mapping.fake_llm_server import (
+from kamioi.mapping.prompt import MAX_SAMPLE_CHARS, MAX_SAMPLES, SYSTEM_PROMPT, build_messages, extract_batch
+from kamioi.mapping.providers.base import CallRecord, MerchantQuery, MerchantSuggestion, ProviderUnavailable
+from kamioi.mapping.providers.openai_compatible import OpenAICompatibleProvider, _retry_after_s, backoff_s
+from local_stack.standins.llm_server import (
     KNOWN_MERCHANTS,
     MADE_UP_TICKER,
     UNASKED_KEY,
     FakeLLMControl,
     serve_in_thread,
 )
-from kamioi.mapping.prompt import MAX_SAMPLE_CHARS, MAX_SAMPLES, SYSTEM_PROMPT, build_messages, extract_batch
-from kamioi.mapping.providers.base import CallRecord, MerchantQuery, MerchantSuggestion, ProviderUnavailable
-from kamioi.mapping.providers.openai_compatible import OpenAICompatibleProvider, _retry_after_s, backoff_s
 
 MakeProvider = Callable[..., OpenAICompatibleProvider]
 

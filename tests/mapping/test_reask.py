@@ -23,11 +23,11 @@ from jobs.map_merchants import MAP_MERCHANTS, map_merchants
 from jobs.reask_merchants import REASK_KIND, reask_merchants
 from jobs.registry import Outcome
 from kamioi.mapping.cache import UpstashMappingCache
-from kamioi.mapping.fake_llm_server import FakeLLMControl
 from kamioi.mapping.providers.base import MerchantQuery, MerchantSuggestion
 from kamioi.mapping.reask import reask_due
 from kamioi.mapping.resolver import ResolverOptions, RetryPolicy, resolve_descriptors
 from kamioi.settings import Settings
+from local_stack.standins.llm_server import FakeLLMControl
 from tests.mapping.support import DbSlice, ScriptedProvider
 
 # The cron-queued reask job must not be run by the stack's own worker (its provider is offline).

@@ -16,11 +16,11 @@ import pytest
 from psycopg import AsyncConnection
 
 from kamioi.mapping.catalog import known_tickers
-from kamioi.mapping.fake_llm_server import MADE_UP_TICKER, FakeLLMControl, Mode
 from kamioi.mapping.ledger import DatabaseCallRecorder
 from kamioi.mapping.providers.openai_compatible import OpenAICompatibleProvider
 from kamioi.mapping.resolver import ApprovalPolicy, Resolution, ResolverOptions, resolve_descriptors
 from kamioi.settings import Settings
+from local_stack.standins.llm_server import MADE_UP_TICKER, FakeLLMControl, Mode
 from tests.mapping.support import DbSlice
 
 # Confident answers with a known ticker may be approved, so the tests can tell a good answer from a

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from kamioi.prices.base import PriceProblem, Quote
-from kamioi.prices.fake_quote_server import FakeQuoteControl, serve_in_thread
 from kamioi.prices.finnhub import FinnhubProvider, parse_quote
 from kamioi.prices.sample import sample_prices
+from local_stack.standins.quote_server import FakeQuoteControl, serve_in_thread
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-finnhub-token"
@@ -30,9 +30,9 @@ MakeProvider = Callable[..., FinnhubProvider]
 
 @pytest.fixture(scope="module")
 def fake_quote_root() -> Iterator[str]:
-    """`python -m kamioi.prices.fake_quote_server` on a free port for this module: http://host:port."""
+    """`python -m local_stack.standins.quote_server` on a free port for this module: http://host:port."""
     with subprocess.Popen(
-        [sys.executable, "-m", "kamioi.prices.fake_quote_server", "--port", "0", "--token", TOKEN],
+        [sys.executable, "-m", "local_stack.standins.quote_server", "--port", "0", "--token", TOKEN],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         text=True,

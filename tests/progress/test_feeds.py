@@ -12,8 +12,8 @@ import pytest
 from kamioi.db import connect
 from kamioi.progress import ListenFeed, open_job_progress
 from kamioi.realtime_feed import FeedUnavailable, RealtimeFeed
-from kamioi.realtime_server import serve_in_thread
 from kamioi.settings import Settings
+from local_stack.standins.realtime_server import serve_in_thread
 
 TOPIC, EVENT = "admin:imports", "import_progress"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.commands.import_ import ProgressPrinter, follow
 from jobs.imports.service import PROGRESS_EVENT, PROGRESS_TOPIC, cancel_import, create_import, get_import
-from kamioi.commands.import_ import ProgressPrinter, follow
 from kamioi.db import connect
 from kamioi.progress import ListenFeed
 from kamioi.settings import Settings

@@ -16,8 +16,8 @@ import pytest
 from api.main import create_app
 from kamioi.db import connect
 from kamioi.settings import Settings
-from kamioi.stack.keys import KeyMaterial
-from kamioi.tokens import access_token_claims, sign
+from local_stack.keys import KeyMaterial
+from local_stack.tokens import access_token_claims, sign
 from tests.reliability.support import DataSnapshot, wait_for_quiet_queue
 
 # Limits high enough that no hostile case is refused by a rate limit instead of by its own check.

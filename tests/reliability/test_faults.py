@@ -27,10 +27,10 @@ from bench.drills.scenarios import (
     wait_for,
 )
 from bench.drills.tcp_proxy import TcpProxy
-from kamioi.mapping.fake_llm_server import serve_in_thread
 from kamioi.settings import Settings
-from kamioi.stack.keys import KeyMaterial
-from kamioi.tokens import access_token_claims, sign
+from local_stack.keys import KeyMaterial
+from local_stack.standins.llm_server import serve_in_thread
+from local_stack.tokens import access_token_claims, sign
 
 # The stack's own worker would race this module's runs for their jobs.
 pytestmark = pytest.mark.usefixtures("stack_worker_paused")

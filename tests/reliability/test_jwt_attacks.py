@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from kamioi.settings import Settings
-from kamioi.stack.keys import KeyMaterial
+from local_stack.keys import KeyMaterial
 
 pytestmark = pytest.mark.usefixtures("data_untouched")
 

@@ -16,7 +16,7 @@ from bench.drills.processes import ApiProcess
 from bench.drills.replica import replica_outage_under_load, source_of, throwaway_replica
 from bench.drills.scenarios import wait_for
 from kamioi.settings import Settings
-from kamioi.stack.replica import LocalReplica
+from local_stack.replica import LocalReplica
 
 MAX_LAG_S = 1.0
 

@@ -1,3 +1,0 @@
-from kamioi.cli import main
-
-main()
