@@ -54,7 +54,6 @@ from psycopg import AsyncConnection
 from bench import db_bench
 from bench.db_bench import USER_ID_SQL, Timing, ensure_users, log
 from jobs import queue
-from jobs.config import get_jobs_settings
 from jobs.inline import InlineRun
 from jobs.invest import INVEST_CHUNK, INVEST_KIND
 from kamioi.db import connect
@@ -252,7 +251,7 @@ def run_job(conn: psycopg.Connection[Any], settings: Settings, chunk_rows: int,
     conn.execute("delete from private.job_queue where kind = %s and state = 'queued'", (INVEST_KIND,))
     job_id = queue.enqueue(conn, INVEST_KIND, {"chunk_rows": chunk_rows})
     conn.commit()
-    inline = InlineRun(settings.db_url, job_id, get_jobs_settings())
+    inline = InlineRun(settings.db_url, job_id, get_settings())
     timer = threading.Timer(max_seconds, inline.request_stop) if max_seconds else None
     started = time.perf_counter()
     if timer:

@@ -7,7 +7,6 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from jobs.config import get_jobs_settings
 from jobs.registry import HANDLER_MODULES, load_handler_modules, registered_kinds
 from jobs.worker import Worker
 from kamioi.settings import get_settings
@@ -44,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.db_url or get_settings().db_url,
         kinds=kinds,
         concurrency=max(1, args.concurrency),
-        settings=get_jobs_settings(),
+        settings=get_settings(),
     )
     worker.install_signal_handlers()
     return worker.run()

@@ -21,7 +21,6 @@ from jobs.context import JobContext
 from jobs.errors import PermanentJobError
 from jobs.registry import Outcome, job_handler
 from kamioi.mapping.cache import UpstashMappingCache
-from kamioi.settings import get_settings
 
 BULK_REVIEW_KIND = "mappings.bulk_review"
 CHUNK_ROWS = 1000
@@ -39,7 +38,7 @@ def bulk_review(ctx: JobContext) -> Outcome:
 
 
 async def run_bulk_review(ctx: JobContext, decision: str, reviewer: Any, selection: dict[str, Any]) -> Outcome:
-    cache = UpstashMappingCache.from_settings(get_settings())
+    cache = UpstashMappingCache.from_settings(ctx.settings)
     reviewed = 0
     try:
         async with await AsyncConnection.connect(ctx.db_url, prepare_threshold=None, autocommit=True) as conn:

@@ -6,17 +6,17 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from jobs.config import JobsSettings
 from jobs.errors import LeaseLost
 from jobs.queue import Job
 from jobs.registry import Outcome
+from kamioi.settings import Settings
 
 
 @dataclass
 class JobContext:
     job: Job
     db_url: str
-    settings: JobsSettings
+    settings: Settings
     log: logging.Logger
     _stop: threading.Event = field(default_factory=threading.Event)
     _cancel: threading.Event = field(default_factory=threading.Event)

@@ -15,7 +15,6 @@ from jobs.chunks import repeat_until_short
 from jobs.context import JobContext
 from jobs.errors import PermanentJobError
 from jobs.registry import Outcome, job_handler
-from kamioi.settings import get_settings
 
 CORRECT_KIND = "allocations.correct"
 CHUNK_LOTS = 5000
@@ -26,7 +25,7 @@ def correct_allocations(ctx: JobContext) -> Outcome:
     mapping_id = ctx.job.payload.get("mapping_id")
     if not isinstance(mapping_id, int) or isinstance(mapping_id, bool):
         raise PermanentJobError(f"not a correction payload: {ctx.job.payload}")
-    fallback = get_settings().invest_fallback_ticker
+    fallback = ctx.settings.invest_fallback_ticker
     outcome, reversed_lots = repeat_until_short(
         ctx,
         "correct",

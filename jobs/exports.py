@@ -31,7 +31,6 @@ from jobs.context import JobContext
 from jobs.errors import PermanentJobError
 from jobs.imports.service import file_fingerprint
 from jobs.registry import Outcome, job_handler
-from kamioi.settings import get_settings
 from kamioi.storage import StorageUnavailable, upload_file_with_link
 
 EXPORT_KIND = "exports.csv"
@@ -193,7 +192,7 @@ def export_csv(ctx: JobContext) -> Outcome:
         if job is None:
             raise PermanentJobError(f"no export job {export_id}")
         spec = LISTS[job["list"]]
-        directory = get_settings().exports_dir
+        directory = ctx.settings.exports_dir
         directory.mkdir(parents=True, exist_ok=True)
         final = directory / job["file_name"]
         partial = final.with_name(final.name + ".part")
@@ -228,7 +227,7 @@ def _finished_before(job: dict[str, Any], final: Path, partial: Path) -> bool:
 def _publish(ctx: JobContext, export_id: int, file: Path) -> str:
     """The export's download link: a signed link to its copy in the Storage bucket, or, with no
     bucket set or Storage unavailable, the admin API's download of the worker's file."""
-    settings = get_settings()
+    settings = ctx.settings
     api_link = f"/v1/exports/{export_id}/download"
     if not settings.export_bucket:
         return api_link

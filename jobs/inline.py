@@ -10,12 +10,12 @@ from typing import Any
 import psycopg
 
 from jobs import queue
-from jobs.config import JobsSettings
 from jobs.context import JobContext
 from jobs.heartbeat import Heartbeat
 from jobs.registry import load_handler_modules, registered_kinds
 from jobs.runner import run_claimed_job
 from jobs.worker import new_worker_id
+from kamioi.settings import Settings
 
 
 class InlineRun:
@@ -24,7 +24,7 @@ class InlineRun:
     `request_stop()` (e.g. on Ctrl-C) hands the job back after its current unit of work.
     """
 
-    def __init__(self, db_url: str, queue_job_id: int, settings: JobsSettings) -> None:
+    def __init__(self, db_url: str, queue_job_id: int, settings: Settings) -> None:
         self.db_url = db_url
         self.queue_job_id = queue_job_id
         self.settings = settings

@@ -32,7 +32,7 @@ from jobs.registry import Outcome, job_handler
 from kamioi.prices.base import PriceProvider
 from kamioi.prices.configured import configured_price_provider
 from kamioi.prices.store import HoldPolicy, record_answers, tickers_due
-from kamioi.settings import Settings, get_settings
+from kamioi.settings import Settings
 
 INVEST_KIND = "allocations.invest"
 
@@ -80,7 +80,7 @@ def invest(ctx: JobContext) -> Outcome:
 
 
 async def run_invest(ctx: JobContext) -> Outcome:
-    settings = get_settings()
+    settings = ctx.settings
     chunk_rows = ctx.job.payload.get("chunk_rows", settings.invest_chunk_rows)
     if not isinstance(chunk_rows, int) or isinstance(chunk_rows, bool) or chunk_rows < 1:
         raise PermanentJobError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")

@@ -25,7 +25,7 @@ from psycopg.rows import class_row
 from jobs.context import JobContext
 from jobs.registry import Outcome, job_handler
 from kamioi.db import connect
-from kamioi.settings import Settings, get_settings
+from kamioi.settings import Settings
 
 MAIL_DELIVER_KIND = "mail.deliver"
 BATCH = 20
@@ -163,7 +163,7 @@ def schedule_next_run(conn: psycopg.Connection[Any]) -> None:
 
 @job_handler(MAIL_DELIVER_KIND)
 def deliver_mail(ctx: JobContext) -> Outcome:
-    settings = get_settings()
+    settings = ctx.settings
     total = DeliveryRound()
     with connect(ctx.db_url, autocommit=True) as conn:
         while True:

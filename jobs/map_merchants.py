@@ -35,7 +35,6 @@ from kamioi.mapping.normalizer import normalize
 from kamioi.mapping.providers.base import MerchantQuery
 from kamioi.mapping.providers.configured import configured_provider
 from kamioi.mapping.resolver import ResolverOptions, resolve_merchants
-from kamioi.settings import get_settings
 
 MAP_MERCHANTS = "map_merchants"
 DEFAULT_CHUNK_KEYS = 500
@@ -111,7 +110,7 @@ async def run_map_merchants(ctx: JobContext) -> Outcome:
         raise PermanentJobError(f"import_job_id must be an integer, got {import_job_id!r}")
     if not isinstance(chunk_keys, int) or chunk_keys < 1:
         raise PermanentJobError(f"chunk_keys must be a positive integer, got {chunk_keys!r}")
-    settings = get_settings()
+    settings = ctx.settings
     options = ResolverOptions.from_settings(settings)
     cache = UpstashMappingCache.from_settings(settings)
     started = time.monotonic()

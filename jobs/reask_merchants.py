@@ -24,7 +24,6 @@ from kamioi.mapping.cache import UpstashMappingCache
 from kamioi.mapping.providers.configured import configured_provider
 from kamioi.mapping.reask import reask_due
 from kamioi.mapping.resolver import ResolverOptions
-from kamioi.settings import get_settings
 
 REASK_KIND = "mappings.reask"
 
@@ -35,7 +34,7 @@ def reask_merchants(ctx: JobContext) -> Outcome:
 
 
 async def run_reask(ctx: JobContext) -> Outcome:
-    settings = get_settings()
+    settings = ctx.settings
     options = ResolverOptions.from_settings(settings)
     cache = UpstashMappingCache.from_settings(settings)
     limit = settings.llm_batch_size * settings.llm_max_concurrency

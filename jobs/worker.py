@@ -24,10 +24,10 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from jobs import queue
-from jobs.config import JobsSettings
 from jobs.context import JobContext
 from jobs.heartbeat import Heartbeat, Presence
 from jobs.runner import run_claimed_job
+from kamioi.settings import Settings
 
 log = logging.getLogger("jobs.worker")
 
@@ -42,7 +42,7 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, db_url: str, *, kinds: list[str], concurrency: int, settings: JobsSettings) -> None:
+    def __init__(self, db_url: str, *, kinds: list[str], concurrency: int, settings: Settings) -> None:
         self.db_url = db_url
         self.kinds = kinds
         self.concurrency = concurrency

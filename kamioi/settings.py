@@ -150,6 +150,32 @@ class Settings(BaseSettings):
     # Where a link in a mail that is a path (/v1/imports/7) points; empty: the admin API's local URL.
     mail_link_base_url: str = Field(default="", alias="MAIL_LINK_BASE_URL")
 
+    # The worker and its jobs.
+    # A worker that stops heartbeating loses its jobs after this long; heartbeats run 3x per lease.
+    lease_seconds: float = Field(default=30.0, gt=0, alias="KAMIOI_JOBS_LEASE_SECONDS")
+    # Idle workers wake on NOTIFY; this poll only covers a lost notification or a dropped LISTEN.
+    poll_seconds: float = Field(default=30.0, gt=0, alias="KAMIOI_JOBS_POLL_SECONDS")
+    # Retry n waits min(cap, base * 2**(n-1)) seconds, plus up to 25% jitter.
+    backoff_base_seconds: float = Field(default=5.0, ge=0, alias="KAMIOI_JOBS_BACKOFF_BASE_SECONDS")
+    backoff_cap_seconds: float = Field(default=600.0, ge=0, alias="KAMIOI_JOBS_BACKOFF_CAP_SECONDS")
+    max_attempts: int = Field(default=5, ge=1, alias="KAMIOI_JOBS_MAX_ATTEMPTS")
+
+    # Rows per import chunk: one transaction, one checkpoint, one progress message each.
+    import_chunk_rows: int = Field(default=50_000, ge=1, alias="KAMIOI_IMPORT_CHUNK_ROWS")
+    # A CSV field longer than this rejects its row.
+    import_max_field_chars: int = Field(default=100_000, ge=1000, alias="KAMIOI_IMPORT_MAX_FIELD_CHARS")
+    # A record longer than this (bytes, line breaks included) rejects its row unread: it bounds the
+    # worker's memory whatever a file holds. Real rows are well under 1 KB.
+    import_max_row_bytes: int = Field(default=64 * 1024, ge=1024, alias="KAMIOI_IMPORT_MAX_ROW_BYTES")
+
+    # Rows per export chunk: one page call, one write and one checkpoint each; memory is one chunk.
+    export_chunk_rows: int = Field(default=5000, ge=1, le=100_000, alias="KAMIOI_EXPORT_CHUNK_ROWS")
+
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return self.lease_seconds / 3
+
     @property
     def db_url(self) -> str:
         return self.database_url or (

@@ -13,10 +13,10 @@ import psycopg
 
 from bench.drills.handlers import DRILL_IMPORT
 from cli.generate import TRANSACTION_COLUMNS, generate_transactions
-from jobs.config import JobsSettings
 from jobs.imports.handler import IMPORT_JOB_KIND
 from jobs.imports.service import TERMINAL_STATES, ImportJob, create_import, get_import
 from jobs.inline import InlineRun
+from kamioi.settings import Settings
 
 # Both seeded users own every drill row (a file's users must exist).
 DRILL_USERS = 2
@@ -71,7 +71,7 @@ def run_inline(conn: psycopg.Connection[Any], db_url: str, path: Path, chunk_row
     it first runs it just as well)."""
     job = register(conn, path, kind=IMPORT_JOB_KIND)
     assert job.queue_job_id is not None
-    settings = JobsSettings(KAMIOI_IMPORT_CHUNK_ROWS=chunk_rows, KAMIOI_JOBS_LEASE_SECONDS=30.0)
+    settings = Settings(KAMIOI_IMPORT_CHUNK_ROWS=chunk_rows, KAMIOI_JOBS_LEASE_SECONDS=30.0)
     InlineRun(db_url, job.queue_job_id, settings).run()
     return wait_finished(conn, job.id, 600)
 

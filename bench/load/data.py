@@ -12,9 +12,9 @@ import psycopg
 
 from bench.db_bench import ensure_users, generate, top_up, transaction_rows_sql
 from cli.generate import TRANSACTION_COLUMNS, generate_transactions, user_pool
-from jobs.config import JobsSettings
 from jobs.imports.service import ImportJob, create_import, get_import
 from jobs.inline import InlineRun
+from kamioi.settings import Settings
 from local_stack.keys import KeyMaterial
 from local_stack.tokens import access_token_claims, sign
 
@@ -73,7 +73,7 @@ def import_now(conn: psycopg.Connection[Any], db_url: str, path: Path) -> Import
     """Import `path` in this process (setup, untimed): its transactions wait for merchant mapping."""
     job = create_import(conn, kind="transactions", file_path=path, force=True)
     assert job.queue_job_id is not None
-    InlineRun(db_url, job.queue_job_id, JobsSettings()).run()
+    InlineRun(db_url, job.queue_job_id, Settings()).run()
     done = get_import(conn, job.id)
     assert done is not None
     return done

@@ -26,7 +26,6 @@ from psycopg.types.json import Jsonb
 from cli.generate import SEEDED_USER_IDS
 from cli.sample_files import write_transactions_csv
 from jobs import queue
-from jobs.config import get_jobs_settings
 from jobs.exports import EXPORT_KIND
 from jobs.imports.service import DuplicateImport, ImportJob, create_import, get_import
 from jobs.inline import InlineRun
@@ -121,7 +120,7 @@ def demo_file(settings: Settings, rows: int) -> Path:
 
 def run_job(db_url: str, queue_job_id: int, kind: str, describe: Any) -> str:
     """Wait for a live worker to finish the queued job, or run it here when none serves its kind."""
-    settings = get_jobs_settings()
+    settings = get_settings()
     with connect(db_url, autocommit=True) as conn:
         if not queue.live_workers(conn, kind, 3 * settings.lease_seconds):
             print(f"  (no worker serves {kind} jobs: running it here)", flush=True)

@@ -13,7 +13,6 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from jobs.config import get_jobs_settings
 from jobs.exports import EXPORT_KIND
 from jobs.inline import InlineRun
 from jobs.queue import live_workers
@@ -79,9 +78,9 @@ def _export(args: argparse.Namespace) -> int:
         export_id, queue_job_id = row
         print(f"export {export_id} queued (job {queue_job_id})", file=sys.stderr, flush=True)
         with open_job_progress(settings, db_url, topic=TOPIC, event=EVENT, job_id=export_id) as feed:
-            if not live_workers(conn, EXPORT_KIND, 3 * get_jobs_settings().lease_seconds):
+            if not live_workers(conn, EXPORT_KIND, 3 * get_settings().lease_seconds):
                 print("  (no worker serves exports: running it here)", file=sys.stderr, flush=True)
-                run = InlineRun(db_url, queue_job_id, get_jobs_settings())
+                run = InlineRun(db_url, queue_job_id, get_settings())
                 threading.Thread(target=run.run, daemon=True).start()
             job = follow(conn, feed, export_id)
     if job["state"] != "succeeded":

@@ -23,7 +23,6 @@ from typing import Any, TextIO
 
 import psycopg
 
-from jobs.config import get_jobs_settings
 from jobs.imports.handler import IMPORT_JOB_KIND
 from jobs.imports.report import iter_rejections_csv
 from jobs.imports.service import (
@@ -150,7 +149,7 @@ def _write_report(conn: psycopg.Connection[Any], job: ImportJob, path: Path) -> 
 def _run_inline(db_url: str, job: ImportJob, feed: JobProgressFeed, printer: ProgressPrinter) -> bool:
     """Run the job here; False if Ctrl-C handed it back to the queue (a worker resumes it later)."""
     assert job.queue_job_id is not None
-    run = InlineRun(db_url, job.queue_job_id, get_jobs_settings())
+    run = InlineRun(db_url, job.queue_job_id, get_settings())
     interrupted = threading.Event()
 
     def on_interrupt(*_: object) -> None:
@@ -238,7 +237,7 @@ def _retry(args: argparse.Namespace) -> int:
 
 def _worker_ready(conn: psycopg.Connection[Any], args: argparse.Namespace) -> bool:
     """Someone will run the job: a live import worker, or this process (--inline), or nobody waits."""
-    lease_seconds = get_jobs_settings().lease_seconds
+    lease_seconds = get_settings().lease_seconds
     if args.inline or args.no_wait or live_workers(conn, IMPORT_JOB_KIND, 3 * lease_seconds):
         return True
     print(

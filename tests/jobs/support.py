@@ -10,9 +10,9 @@ from typing import Any
 
 import psycopg
 
-from jobs.config import JobsSettings
 from jobs.imports.service import ImportJob, create_import, get_import
 from jobs.inline import InlineRun
+from kamioi.settings import Settings
 from tests.jobs.conftest import JOBS_ENV, USER_ID, unique_tag, wait_until
 
 DESCRIPTORS = (
@@ -25,8 +25,8 @@ DESCRIPTORS = (
 )
 
 
-def jobs_settings(**overrides: str) -> JobsSettings:
-    return JobsSettings(**{**JOBS_ENV, **overrides})  # type: ignore[arg-type]
+def jobs_settings(**overrides: str) -> Settings:
+    return Settings(**{**JOBS_ENV, **overrides})  # type: ignore[arg-type]
 
 
 def transactions_csv(path: Path, rows: int, *, extra_lines: list[str] | None = None) -> Path:

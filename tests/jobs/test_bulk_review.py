@@ -17,12 +17,11 @@ from psycopg import AsyncConnection
 
 from jobs import queue
 from jobs.bulk_review import BULK_REVIEW_KIND
-from jobs.config import get_jobs_settings
 from jobs.inline import InlineRun
 from kamioi.mapping.cache import UpstashMappingCache
 from kamioi.mapping.providers.offline import OfflineProvider
 from kamioi.mapping.resolver import Resolution, resolve_descriptors
-from kamioi.settings import Settings
+from kamioi.settings import Settings, get_settings
 
 ADMIN_ID = "00000000-0000-4000-a000-000000000001"
 
@@ -46,7 +45,7 @@ def test_bulk_review_by_filter_rejects_only_the_selected_pending_mappings(
         job_id = queue.enqueue(
             conn, BULK_REVIEW_KIND, {"decision": "rejected", "reviewer": ADMIN_ID, "selection": selection}
         )
-        assert InlineRun(settings.db_url, job_id, get_jobs_settings()).run() == "succeeded"
+        assert InlineRun(settings.db_url, job_id, get_settings()).run() == "succeeded"
         statuses = dict(
             conn.execute(
                 "select merchant_key, status from public.llm_mappings where merchant_key = any(%s)", (keys,)
@@ -64,7 +63,7 @@ def test_bulk_review_by_filter_rejects_only_the_selected_pending_mappings(
 
 def test_bad_payload_fails_at_once(settings: Settings, conn: psycopg.Connection[Any]) -> None:
     job_id = queue.enqueue(conn, BULK_REVIEW_KIND, {"decision": "maybe", "selection": {}})
-    assert InlineRun(settings.db_url, job_id, get_jobs_settings()).run() == "failed"
+    assert InlineRun(settings.db_url, job_id, get_settings()).run() == "failed"
 
 
 async def resolve_saved(settings: Settings, descriptors: list[str]) -> list[Resolution]:
@@ -98,7 +97,7 @@ def review_in_bulk(settings: Settings, conn: psycopg.Connection[Any], resolved: 
     job_id = queue.enqueue(
         conn, BULK_REVIEW_KIND, {"decision": "approved", "reviewer": ADMIN_ID, "selection": {"ids": ids}}
     )
-    assert InlineRun(settings.db_url, job_id, get_jobs_settings()).run() == "succeeded"
+    assert InlineRun(settings.db_url, job_id, get_settings()).run() == "succeeded"
 
 
 def test_bulk_review_is_seen_by_the_next_resolve_at_once(

@@ -9,9 +9,8 @@ import psycopg
 import pytest
 
 from jobs import link_transactions, queue
-from jobs.config import get_jobs_settings
 from jobs.inline import InlineRun
-from kamioi.settings import Settings
+from kamioi.settings import Settings, get_settings
 
 pytestmark = pytest.mark.usefixtures("stack_worker_paused")
 
@@ -59,12 +58,12 @@ def test_the_job_links_the_rest_of_the_backlog_in_chunks(
     [job_id] = link_job_ids(conn, key)
 
     monkeypatch.setattr(link_transactions, "CHUNK_ROWS", 3)
-    assert InlineRun(settings.db_url, job_id, get_jobs_settings()).run() == "succeeded"
+    assert InlineRun(settings.db_url, job_id, get_settings()).run() == "succeeded"
     assert statuses(conn, key) == {"mapped": 12}
 
     # Run again (as after a crash past the last chunk): nothing left, nothing changed.
     again = queue.enqueue(conn, link_transactions.LINK_KIND, {"merchant_key": key})
-    assert InlineRun(settings.db_url, again, get_jobs_settings()).run() == "succeeded"
+    assert InlineRun(settings.db_url, again, get_settings()).run() == "succeeded"
     assert statuses(conn, key) == {"mapped": 12}
 
 
@@ -76,4 +75,4 @@ def test_a_backlog_within_the_bound_queues_no_job(conn: psycopg.Connection[Any],
 
 def test_a_payload_without_a_merchant_key_fails_at_once(settings: Settings, conn: psycopg.Connection[Any]) -> None:
     job_id = queue.enqueue(conn, link_transactions.LINK_KIND, {"merchant": "typo"})
-    assert InlineRun(settings.db_url, job_id, get_jobs_settings()).run() == "failed"
+    assert InlineRun(settings.db_url, job_id, get_settings()).run() == "failed"

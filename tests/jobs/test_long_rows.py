@@ -10,7 +10,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from jobs.config import JobsSettings
 from jobs.imports.service import get_import
 from kamioi.settings import Settings
 from tests.jobs.conftest import USER_ID
@@ -24,7 +23,7 @@ LINE_BYTES = 20 << 20
 def test_a_20_mb_line_is_rejected_without_the_worker_ever_holding_it(
     conn: psycopg.Connection[Any], settings: Settings, tmp_path: Path
 ) -> None:
-    cap = JobsSettings().import_max_row_bytes
+    cap = Settings().import_max_row_bytes
     path = transactions_csv(tmp_path / "long-line.csv", 100)  # lines 2-101
     with path.open("ab") as out:
         out.write(f"{USER_ID},2026-03-01,".encode())

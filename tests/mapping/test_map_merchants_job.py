@@ -12,14 +12,13 @@ import pytest
 from psycopg import AsyncConnection
 
 from jobs import queue
-from jobs.config import get_jobs_settings
 from jobs.context import JobContext
 from jobs.inline import InlineRun
 from jobs.map_merchants import MAP_MERCHANTS, map_merchants
 from jobs.registry import Outcome
 from kamioi.mapping.providers.offline import OfflineProvider
 from kamioi.mapping.resolver import resolve_descriptors
-from kamioi.settings import Settings
+from kamioi.settings import Settings, get_settings
 from tests.mapping.support import DbSlice
 
 USER_ID = "00000000-0000-4000-a000-000000000002"
@@ -29,7 +28,7 @@ def job_context(settings: Settings, payload: dict[str, Any]) -> JobContext:
     job = queue.Job(random.randint(10**12, 10**13), MAP_MERCHANTS, payload, 1, 5, uuid.uuid4())
     log = logging.getLogger("test.map_merchants")
     log.setLevel(logging.INFO)  # progress lines are INFO
-    return JobContext(job, settings.db_url, get_jobs_settings(), log)
+    return JobContext(job, settings.db_url, get_settings(), log)
 
 
 @pytest.fixture
@@ -172,7 +171,7 @@ async def test_job_runs_through_the_queue(settings: Settings, db_slice: DbSlice,
     with psycopg.connect(settings.db_url, autocommit=True) as conn:
         queue_job_id = queue.enqueue(conn, MAP_MERCHANTS, {"import_job_id": imported})
 
-    state = await asyncio.to_thread(InlineRun(settings.db_url, queue_job_id, get_jobs_settings()).run)
+    state = await asyncio.to_thread(InlineRun(settings.db_url, queue_job_id, get_settings()).run)
 
     assert state == "succeeded"
     assert await transaction_states(db_slice) == EXPECTED_STATES

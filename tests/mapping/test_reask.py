@@ -17,7 +17,6 @@ import pytest
 from psycopg import AsyncConnection
 
 from jobs import queue
-from jobs.config import get_jobs_settings
 from jobs.context import JobContext
 from jobs.map_merchants import MAP_MERCHANTS, map_merchants
 from jobs.reask_merchants import REASK_KIND, reask_merchants
@@ -26,7 +25,7 @@ from kamioi.mapping.cache import UpstashMappingCache
 from kamioi.mapping.providers.base import MerchantQuery, MerchantSuggestion
 from kamioi.mapping.reask import reask_due
 from kamioi.mapping.resolver import ResolverOptions, RetryPolicy, resolve_descriptors
-from kamioi.settings import Settings
+from kamioi.settings import Settings, get_settings
 from local_stack.standins.llm_server import FakeLLMControl
 from tests.mapping.support import DbSlice, ScriptedProvider
 
@@ -65,7 +64,7 @@ def use_in_jobs(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
 
 def job_context(settings: Settings, kind: str, payload: dict[str, Any]) -> JobContext:
     job = queue.Job(random.randint(10**12, 10**13), kind, payload, 1, 5, uuid.uuid4())
-    return JobContext(job, settings.db_url, get_jobs_settings(), logging.getLogger(f"test.{kind}"))
+    return JobContext(job, settings.db_url, get_settings(), logging.getLogger(f"test.{kind}"))
 
 
 async def run_job(settings: Settings, kind: str, payload: dict[str, Any] | None = None) -> Outcome:

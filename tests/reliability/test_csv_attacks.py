@@ -14,7 +14,6 @@ import httpx
 import psycopg
 import pytest
 
-from jobs.config import JobsSettings
 from jobs.imports.report import iter_rejections_csv
 from jobs.imports.service import ImportJob, create_import, get_import
 from jobs.inline import InlineRun
@@ -60,7 +59,7 @@ def run_import(conn: psycopg.Connection[Any], settings: Settings, path: Path) ->
     """Register the file and run its job here (or let a stack worker that claims it first finish it)."""
     job = create_import(conn, kind="transactions", file_path=path)
     assert job.queue_job_id is not None
-    jobs_settings = JobsSettings(KAMIOI_IMPORT_CHUNK_ROWS=50, KAMIOI_JOBS_LEASE_SECONDS=10.0)
+    jobs_settings = Settings(KAMIOI_IMPORT_CHUNK_ROWS=50, KAMIOI_JOBS_LEASE_SECONDS=10.0)
     InlineRun(settings.db_url, job.queue_job_id, jobs_settings).run()
 
     def finished() -> ImportJob | None:
