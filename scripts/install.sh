@@ -48,11 +48,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# The real Supabase CLI, pinned in package.json / package-lock.json.
+# The real Supabase CLI, pinned in package.json / package-lock.json. `npm ci` installs exactly the lock
+# (every platform's optional CLI binary is listed in it, npm picks this one) and fails, instead of
+# rewriting it, when package.json and the lock disagree.
 lock_stamp=node_modules/.kamioi-installed
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
+want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
 if [ ! -x node_modules/.bin/supabase ] || [ ! -f "$lock_stamp" ] || [ "$(cat "$lock_stamp")" != "$want" ]; then
-  # npm ci rejects this lock (npm omits the CLI's other-platform optional packages); install honours it.
-  npm install --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$lock_stamp"
 fi
