@@ -57,7 +57,7 @@ def rejected_lines(conn: psycopg.Connection[Any], job_id: int) -> dict[int, str]
 
 def run_import(conn: psycopg.Connection[Any], settings: Settings, path: Path) -> ImportJob:
     """Register the file and run its job here (or let a stack worker that claims it first finish it)."""
-    job = create_import(conn, kind="transactions", file_path=path)
+    job = create_import(conn, kind="transactions", file=path)
     assert job.queue_job_id is not None
     jobs_settings = Settings(KAMIOI_IMPORT_CHUNK_ROWS=50, KAMIOI_JOBS_LEASE_SECONDS=10.0)
     InlineRun(settings.db_url, job.queue_job_id, jobs_settings).run()
