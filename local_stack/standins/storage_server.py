@@ -109,8 +109,9 @@ class ObjectRoot:
         if settings.is_file():
             recorded: dict[str, Any] = json.loads(settings.read_text())
             return recorded
-        if bucket_id != STATE_DIR and (self.root / bucket_id).is_dir():
-            return {"id": bucket_id, "name": bucket_id, "public": False}
+        folder = self.root / bucket_id
+        if bucket_id != STATE_DIR and folder.is_dir():
+            return _bucket_record(bucket_id, public=False, created=folder.stat().st_mtime)
         return None
 
 
@@ -144,6 +145,21 @@ async def _store(objects: ObjectRoot, bucket: str, path: str, chunks: AsyncItera
             raise
     os.replace(out.name, target)
     return f"{bucket}/{path}"
+
+
+def _bucket_record(bucket_id: str, *, public: bool, created: float, **limits: Any) -> dict[str, Any]:
+    """A bucket as Storage's GET /bucket answers it (the fields storage3's Bucket model requires)."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
+    return {
+        "id": bucket_id,
+        "name": bucket_id,
+        "owner": "",
+        "public": public,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "file_size_limit": limits.get("file_size_limit"),
+        "allowed_mime_types": limits.get("allowed_mime_types"),
+    }
 
 
 def _decode_metadata(value: str) -> str:
@@ -207,13 +223,13 @@ def create_app(root: Path, *, secret_key: str, jwt_secret: str) -> FastAPI:
         if not isinstance(bucket_id, str) or objects.bucket(bucket_id) is not None:
             raise StorageError(400, "409", "Duplicate", "The resource already exists")
         objects.file(bucket_id, "probe")  # validates the name
-        settings = {
-            "id": bucket_id,
-            "name": body.get("name") or bucket_id,
-            "public": bool(body.get("public", False)),
-            "file_size_limit": body.get("file_size_limit"),
-            "allowed_mime_types": body.get("allowed_mime_types"),
-        }
+        settings = _bucket_record(
+            bucket_id,
+            public=bool(body.get("public", False)),
+            created=time.time(),
+            file_size_limit=body.get("file_size_limit"),
+            allowed_mime_types=body.get("allowed_mime_types"),
+        )
         objects.state("buckets", f"{bucket_id}.json").write_text(json.dumps(settings))
         (root / bucket_id).mkdir(exist_ok=True)
         return {"name": bucket_id}
