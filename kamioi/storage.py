@@ -44,6 +44,9 @@ READ_TIMEOUT = httpx.Timeout(30.0)
 # A range read cut by the network is reopened at the byte it reached, this many times in a row.
 READ_REOPENS = 3
 READ_BLOCK = 1 << 18
+# Each range request asks for at most this much: a reader that stops early (a header read, a job
+# handed back) leaves at most one window unread on the wire.
+READ_WINDOW = 8 << 20
 
 
 class StorageObjectMissing(Exception):
@@ -215,8 +218,8 @@ class ObjectChanged(Exception):
 
 
 class ObjectReader(io.RawIOBase):
-    """A Storage object as a seekable binary file: each read after a seek is one streamed range request
-    from that offset; a response cut short is reopened where it stopped (READ_REOPENS times in a row).
+    """A Storage object as a seekable binary file, read with streamed range requests of READ_WINDOW bytes
+    from the current offset; a response cut short is reopened where it stopped (READ_REOPENS times in a row).
     Wrap it in io.BufferedReader for readline. Raises ObjectChanged, StorageUnavailable."""
 
     def __init__(self, settings: Settings, *, bucket: str, object_path: str, size: int, etag: str | None) -> None:
@@ -227,6 +230,7 @@ class ObjectReader(io.RawIOBase):
         self._name = f"{bucket}/{object_path}"
         self._http = httpx.Client(timeout=READ_TIMEOUT)
         self._position = 0
+        self._window_end = 0
         self._response: httpx.Response | None = None
         self._blocks: Iterator[bytes] | None = None
         self._pending = b""
@@ -271,19 +275,22 @@ class ObjectReader(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         if self._position >= self._size or len(buffer) == 0:
             return 0
-        attempts = 0
+        failures = 0
         while not self._pending:
             try:
                 self._pending = next(self._open(), b"")
             except httpx.TransportError as error:  # cut mid-stream: reopen at the byte reached
                 failure: Exception | None = error
             else:
+                if self._pending:
+                    break
+                if self._position >= self._window_end:  # this window is read: on to the next
+                    self._drop()
+                    continue
                 failure = None  # the response ended early
-            if self._pending:
-                break
             self._drop()
-            attempts += 1
-            if attempts > READ_REOPENS:
+            failures += 1
+            if failures > READ_REOPENS:
                 raise StorageUnavailable(f"reading {self._name} at byte {self._position} failed: {failure!r}")
         count = min(len(buffer), len(self._pending))
         buffer[:count] = self._pending[:count]
@@ -293,9 +300,9 @@ class ObjectReader(io.RawIOBase):
 
     def _open(self) -> Iterator[bytes]:
         if self._blocks is None:
-            request = self._http.build_request(
-                "GET", self._url, headers={**self._headers, "Range": f"bytes={self._position}-"}
-            )
+            self._window_end = min(self._position + READ_WINDOW, self._size)
+            window = f"bytes={self._position}-{self._window_end - 1}"
+            request = self._http.build_request("GET", self._url, headers={**self._headers, "Range": window})
             try:
                 self._response = self._http.send(request, stream=True)
             except httpx.HTTPError as error:
@@ -306,7 +313,7 @@ class ObjectReader(io.RawIOBase):
                 raise ObjectChanged(f"the object {self._name} is gone")
             if status != 206:
                 raise StorageUnavailable(f"Storage answered {status} to a range read of {self._name}")
-            self._check(self._response, expected_length=self._size - self._position)
+            self._check(self._response, expected_length=self._window_end - self._position)
             self._blocks = self._response.iter_raw(READ_BLOCK)
         return self._blocks
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -55,6 +56,8 @@ from kamioi.settings import get_settings
 from local_stack.standins.server import serve_app_in_thread, socket_root, uvicorn_server
 
 API_PATH = "/storage/v1"
+# Every object read, with its Range: what a test or drill checks a resumed reader asked for.
+log = logging.getLogger("local_stack.storage")
 STATE_DIR = ".storage"  # under the root: bucket settings and resumable uploads, never an object
 UPLOAD_SIGNATURE_S = 2 * 3600  # Storage's default lifetime of a signed upload URL
 TUS_VERSION = "1.0.0"
@@ -206,9 +209,11 @@ def create_app(root: Path, *, secret_key: str, jwt_secret: str) -> FastAPI:
             raise StorageError(400, "400", "InvalidSignature", "the token is for another object or use")
         return claims
 
-    def serve(bucket: str, path: str) -> FileResponse:
+    def serve(request: Request, bucket: str, path: str) -> FileResponse:
         # FileResponse answers Range requests (206, Content-Range) and sends an ETag of the file's version.
-        return FileResponse(objects.existing(bucket, path), media_type="application/octet-stream")
+        found = objects.existing(bucket, path)
+        log.info("%s %s/%s range=%s", request.method, bucket, path, request.headers.get("range", "-"))
+        return FileResponse(found, media_type="application/octet-stream")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -263,9 +268,11 @@ def create_app(root: Path, *, secret_key: str, jwt_secret: str) -> FastAPI:
         return {"signedURL": f"/object/sign/{quote(bucket)}/{quote(path)}?token={token}"}
 
     @app.api_route(API_PATH + "/object/sign/{bucket}/{path:path}", methods=["GET", "HEAD"])
-    async def signed_download(bucket: str, path: str, token: Annotated[str, Query()] = "") -> FileResponse:
+    async def signed_download(
+        request: Request, bucket: str, path: str, token: Annotated[str, Query()] = ""
+    ) -> FileResponse:
         verify(token, bucket, path, upload=False)
-        return serve(bucket, path)
+        return serve(request, bucket, path)
 
     @app.post(API_PATH + "/object/upload/sign/{bucket}/{path:path}")
     async def sign_upload(
@@ -291,15 +298,17 @@ def create_app(root: Path, *, secret_key: str, jwt_secret: str) -> FastAPI:
     # Objects -------------------------------------------------------------------------------------
     @app.api_route(API_PATH + "/object/authenticated/{bucket}/{path:path}", methods=["GET", "HEAD"])
     async def authenticated_download(
-        bucket: str, path: str, authorization: Annotated[str | None, Header()] = None
+        request: Request, bucket: str, path: str, authorization: Annotated[str | None, Header()] = None
     ) -> FileResponse:
         require_key(authorization)
-        return serve(bucket, path)
+        return serve(request, bucket, path)
 
     @app.api_route(API_PATH + "/object/{bucket}/{path:path}", methods=["GET", "HEAD"])
-    async def download(bucket: str, path: str, authorization: Annotated[str | None, Header()] = None) -> FileResponse:
+    async def download(
+        request: Request, bucket: str, path: str, authorization: Annotated[str | None, Header()] = None
+    ) -> FileResponse:
         require_key(authorization)
-        return serve(bucket, path)
+        return serve(request, bucket, path)
 
     @app.post(API_PATH + "/object/{bucket}/{path:path}")
     async def upload(
