@@ -111,7 +111,10 @@ class ObjectRoot:
         settings = self.state("buckets", f"{bucket_id}.json")
         if settings.is_file():
             recorded: dict[str, Any] = json.loads(settings.read_text())
-            return recorded
+            limits = {key: recorded.get(key) for key in ("file_size_limit", "allowed_mime_types")}
+            return _bucket_record(
+                bucket_id, public=bool(recorded.get("public")), created=settings.stat().st_mtime, **limits
+            )
         folder = self.root / bucket_id
         if bucket_id != STATE_DIR and folder.is_dir():
             return _bucket_record(bucket_id, public=False, created=folder.stat().st_mtime)
@@ -228,13 +231,11 @@ def create_app(root: Path, *, secret_key: str, jwt_secret: str) -> FastAPI:
         if not isinstance(bucket_id, str) or objects.bucket(bucket_id) is not None:
             raise StorageError(400, "409", "Duplicate", "The resource already exists")
         objects.file(bucket_id, "probe")  # validates the name
-        settings = _bucket_record(
-            bucket_id,
-            public=bool(body.get("public", False)),
-            created=time.time(),
-            file_size_limit=body.get("file_size_limit"),
-            allowed_mime_types=body.get("allowed_mime_types"),
-        )
+        settings = {
+            "public": bool(body.get("public", False)),
+            "file_size_limit": body.get("file_size_limit"),
+            "allowed_mime_types": body.get("allowed_mime_types"),
+        }
         objects.state("buckets", f"{bucket_id}.json").write_text(json.dumps(settings))
         (root / bucket_id).mkdir(exist_ok=True)
         return {"name": bucket_id}
