@@ -436,8 +436,12 @@ def llm_outage_during_mapping(
 
 # 5. Storage full while an upload streams into it -------------------------------------------------
 def stored_objects(storage_root: Path) -> list[str]:
-    """Objects (and half-written ones) under a Storage stand-in's root."""
-    return sorted(str(p) for p in storage_root.rglob("*") if p.is_file() and ".storage" not in p.parts)
+    """Objects under a Storage stand-in's root (not an upload it is still discarding: no client sees those)."""
+    return sorted(
+        str(p)
+        for p in storage_root.rglob("*")
+        if p.is_file() and ".storage" not in p.parts and not p.name.startswith(".upload-")
+    )
 
 
 def storage_full_upload(

@@ -51,6 +51,7 @@ import jwt
 from fastapi import FastAPI, Header, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from python_multipart.multipart import parse_options_header
+from starlette.requests import ClientDisconnect
 
 from kamioi.settings import get_settings
 from local_stack.standins.server import serve_app_in_thread, socket_root, uvicorn_server
@@ -146,6 +147,9 @@ async def _store(objects: ObjectRoot, bucket: str, path: str, chunks: AsyncItera
         try:
             async for chunk in chunks:
                 out.write(chunk)
+        except ClientDisconnect as error:  # an abandoned upload (the client hit its own limit): no object
+            os.unlink(out.name)
+            raise StorageError(400, "400", "IncompleteBody", "the client went away mid-upload") from error
         except BaseException:
             os.unlink(out.name)
             raise

@@ -34,7 +34,8 @@ def objects_in(storage: LocalStorage, bucket: str = "imports") -> list[str]:
     root = storage.objects.root / bucket
     if not root.is_dir():
         return []
-    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+    found = [path for path in root.rglob("*") if path.is_file() and not path.name.startswith(".upload-")]
+    return sorted(str(path.relative_to(root)) for path in found)
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ def test_bulk_review_by_filter_rejects_only_the_selected_pending_mappings(
         job_id = queue.enqueue(
             conn, BULK_REVIEW_KIND, {"decision": "rejected", "reviewer": ADMIN_ID, "selection": selection}
         )
-        assert InlineRun(settings.db_url, job_id, get_settings()).run() == "succeeded"
+        assert InlineRun(settings.db_url, job_id, settings).run() == "succeeded"
         statuses = dict(
             conn.execute(
                 "select merchant_key, status from public.llm_mappings where merchant_key = any(%s)", (keys,)
@@ -97,7 +97,7 @@ def review_in_bulk(settings: Settings, conn: psycopg.Connection[Any], resolved: 
     job_id = queue.enqueue(
         conn, BULK_REVIEW_KIND, {"decision": "approved", "reviewer": ADMIN_ID, "selection": {"ids": ids}}
     )
-    assert InlineRun(settings.db_url, job_id, get_settings()).run() == "succeeded"
+    assert InlineRun(settings.db_url, job_id, settings).run() == "succeeded"
 
 
 def test_bulk_review_is_seen_by_the_next_resolve_at_once(
@@ -119,11 +119,7 @@ def test_bulk_review_goes_on_with_upstash_down(
 ) -> None:
     with socket.create_server(("127.0.0.1", 0)) as probe:  # a port nobody listens on once closed
         dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    monkeypatch.setattr(
-        "jobs.bulk_review.get_settings", lambda: settings.model_copy(update={"upstash_redis_rest_url": dead_url})
-    )
-
-    review_in_bulk(settings, conn, unknown_shops)
+    review_in_bulk(settings.model_copy(update={"upstash_redis_rest_url": dead_url}), conn, unknown_shops)
 
     keys = [r.merchant.merchant_key for r in unknown_shops]
     statuses = conn.execute("select status from public.llm_mappings where merchant_key = any(%s)", (keys,)).fetchall()

@@ -25,7 +25,7 @@ from kamioi.mapping.cache import UpstashMappingCache
 from kamioi.mapping.providers.base import MerchantQuery, MerchantSuggestion
 from kamioi.mapping.reask import reask_due
 from kamioi.mapping.resolver import ResolverOptions, RetryPolicy, resolve_descriptors
-from kamioi.settings import Settings, get_settings
+from kamioi.settings import Settings
 from local_stack.standins.llm_server import FakeLLMControl
 from tests.mapping.support import DbSlice, ScriptedProvider
 
@@ -53,18 +53,12 @@ def llm_settings(settings: Settings, fake_llm: FakeLLMControl, monkeypatch: pyte
             "mapping_retry_max_s": 0.4,
         }
     )
-    use_in_jobs(monkeypatch, configured)
     return configured
-
-
-def use_in_jobs(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
-    monkeypatch.setattr("jobs.map_merchants.get_settings", lambda: settings)
-    monkeypatch.setattr("jobs.reask_merchants.get_settings", lambda: settings)
 
 
 def job_context(settings: Settings, kind: str, payload: dict[str, Any]) -> JobContext:
     job = queue.Job(random.randint(10**12, 10**13), kind, payload, 1, 5, uuid.uuid4())
-    return JobContext(job, settings.db_url, get_settings(), logging.getLogger(f"test.{kind}"))
+    return JobContext(job, settings.db_url, settings, logging.getLogger(f"test.{kind}"))
 
 
 async def run_job(settings: Settings, kind: str, payload: dict[str, Any] | None = None) -> Outcome:
@@ -183,7 +177,6 @@ async def test_a_key_that_keeps_failing_is_given_up_at_the_cap_and_left_for_revi
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     capped = llm_settings.model_copy(update={"mapping_retry_max_attempts": 2})
-    use_in_jobs(monkeypatch, capped)
     await fake_llm.set_mode("server_error")
     await run_job(capped, MAP_MERCHANTS, {"import_job_id": imported})
     await wait_until_due(db_slice)
