@@ -39,7 +39,7 @@ REPLAYED_PATHS = {
     "/v1/analytics/activity": "analytics_activity",
     "/v1/analytics/tickers": "analytics_tickers",
 }
-# Bodies streamed to disk under API_UPLOAD_MAX_BYTES by api.uploads, never held in memory.
+# Bodies streamed into Storage under API_UPLOAD_MAX_BYTES by api.uploads, never held in memory or on disk.
 STREAMED_BODY_PATHS = ("/v1/imports/upload",)
 
 

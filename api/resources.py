@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
@@ -43,10 +42,6 @@ class Resources:
     verifier: TokenVerifier
     listener: StatsChangeListener
     cursors: CursorSigner
-
-    @property
-    def upload_dir(self) -> Path:
-        return Path(self.settings.api_upload_dir or self.settings.state_dir / "uploads")
 
 
 @asynccontextmanager

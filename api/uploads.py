@@ -1,21 +1,27 @@
-"""Multipart uploads streamed to disk: never held in memory, size-capped, hashed while they arrive.
+"""Multipart uploads streamed into Supabase Storage: never held in memory nor written to the API's disk,
+size-capped, hashed while they arrive.
 
 Starlette's form parser would spool the file and hand it over only after the whole body arrived;
-here each chunk of the request body goes through python-multipart straight into the destination
-file, and the upload is refused (413) the moment it passes the limit.
+here each chunk of the request body goes through python-multipart and on into one streamed Storage
+upload, and the upload is refused (413) the moment it passes the limit: the Storage request is then
+abandoned, so no object is created.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import PurePosixPath, PureWindowsPath
 
+import httpx
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from api.problems import ProblemError
-from api.spool import disk_sink, too_large
+from kamioi.settings import Settings
+from kamioi.storage import StorageRefused, StorageUnavailable, upload_stream
 
 FILE_FIELD = "file"
 MAX_TEXT_FIELD_BYTES = 4096
@@ -24,9 +30,39 @@ MAX_TEXT_FIELDS = 8
 FRAMING_ALLOWANCE = MAX_TEXT_FIELDS * MAX_TEXT_FIELD_BYTES + 16 * 1024
 
 
+def too_large(max_bytes: int) -> ProblemError:
+    return ProblemError(413, f"the file is larger than the limit of {max_bytes} bytes")
+
+
+def storage_problem(error: StorageUnavailable | StorageRefused) -> ProblemError:
+    if isinstance(error, StorageRefused) and error.status == 413:
+        return ProblemError(413, f"Storage refused the file as too large: {error}")
+    return ProblemError(502, f"Storage did not take the file: {error}")
+
+
+class CappedDigest:
+    """Size and sha256 of bytes going by; refuses (413) past max_bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self._max_bytes:
+            raise too_large(self._max_bytes)
+        self._digest.update(chunk)
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class StoredUpload:
-    path: Path
+    bucket: str
+    path: str
     filename: str
     size: int
     sha256: str
@@ -102,8 +138,10 @@ def _boundary(request: Request) -> bytes:
     return boundary
 
 
-async def receive_upload(request: Request, *, directory: Path, max_bytes: int) -> StoredUpload:
-    """Stream the request's `file` part into a new file under `directory`."""
+async def receive_upload(
+    request: Request, http: httpx.AsyncClient, settings: Settings, *, bucket: str, object_path: str, max_bytes: int
+) -> StoredUpload:
+    """Stream the request's `file` part into a new Storage object `bucket`/`object_path`."""
     boundary = _boundary(request)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes + FRAMING_ALLOWANCE:
@@ -121,21 +159,35 @@ async def receive_upload(request: Request, *, directory: Path, max_bytes: int) -
             "on_part_end": receiver.on_part_end,
         },
     )
-    async with disk_sink(directory, max_bytes) as (sink, path):
+    digest = CappedDigest(max_bytes)
+
+    async def file_bytes() -> AsyncIterator[bytes]:
         async for chunk in request.stream():
             try:
                 parser.write(chunk)
             except FormParserError as error:
                 raise ProblemError(400, "malformed multipart body") from error
             if receiver.pending:
-                batch, receiver.pending = receiver.pending, []
-                await sink.write(batch)
+                batch, receiver.pending = b"".join(receiver.pending), []
+                digest.update(batch)
+                yield batch
         try:
             parser.finalize()
         except FormParserError as error:
             raise ProblemError(400, "malformed multipart body") from error
         if receiver.filename is None:
             raise ProblemError(422, f"the form has no `{FILE_FIELD}` file part")
+
+    try:
+        await upload_stream(http, settings, bucket=bucket, object_path=object_path, chunks=file_bytes())
+    except (StorageUnavailable, StorageRefused) as error:
+        raise storage_problem(error) from error
+    assert receiver.filename is not None  # file_bytes() ran to its end
     return StoredUpload(
-        path=path, filename=receiver.filename, size=sink.size, sha256=sink.sha256, fields=receiver.fields
+        bucket=bucket,
+        path=object_path,
+        filename=receiver.filename,
+        size=digest.size,
+        sha256=digest.sha256,
+        fields=receiver.fields,
     )

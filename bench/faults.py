@@ -31,11 +31,11 @@ from bench.drills.scenarios import (
     DrillResult,
     cache_outage_under_load,
     database_outage_during_import,
-    disk_full_upload,
     huge_line_import,
     huge_upload_refused,
     kill_worker_during_import,
     llm_outage_during_mapping,
+    storage_full_upload,
 )
 from kamioi.settings import Settings, get_settings
 from local_stack.keys import ensure_keys
@@ -43,6 +43,7 @@ from local_stack.manager import Stack
 from local_stack.postgres import LocalPostgres
 from local_stack.redis_server import LocalRedis
 from local_stack.standins.llm_server import serve_in_thread
+from local_stack.standins.storage_server import serve_in_thread as storage_in_thread
 from local_stack.tokens import token_for
 
 DRILLS = ("kill", "postgres", "redis", "replica", "llm", "disk", "huge-line", "huge-upload")
@@ -84,10 +85,15 @@ def main() -> int:
     headers = {"Authorization": f"Bearer {token_for('admin', ensure_keys(settings.keys_dir), settings.jwt_issuer)}"}
     results: list[DrillResult] = []
     print(f"fault suite on {settings.db_url} (seed {seed}); details in {work_dir}", flush=True)
-    with Stack(settings).worker_paused(), tmpfs("1m") as tiny, tempfile.TemporaryDirectory(dir=work_dir) as uploads:
-        upload_dir = tiny or Path(uploads)
+    keys = {"secret_key": settings.supabase_secret_key, "jwt_secret": settings.supabase_jwt_secret}
+    with (
+        Stack(settings).worker_paused(),
+        tmpfs("1m") as tiny,
+        tempfile.TemporaryDirectory(dir=work_dir) as objects,
+        storage_in_thread(tiny or Path(objects), **keys) as storage,
+    ):
         api_env = {
-            "API_UPLOAD_DIR": str(upload_dir),
+            "SUPABASE_STORAGE_URL": storage,
             "API_RATE_READS_PER_MINUTE": "1000000",
             "API_RATE_WRITES_PER_MINUTE": "1000000",
             "API_RATE_UPLOADS_PER_HOUR": "1000000",
@@ -109,7 +115,7 @@ def main() -> int:
                 ),
                 "replica": lambda: run_replica(settings, headers, work_dir),
                 "llm": lambda: run_llm(env, args.llm_outage_s),
-                "disk": lambda: disk_full(settings, api.url, headers, tiny),
+                "disk": lambda: storage_full(settings, api.url, headers, tiny),
                 "huge-line": lambda: huge_line_import(env, line_bytes=int(args.huge_line_gb * 2**30)),
                 "huge-upload": lambda: with_default_upload_limit(settings, headers, work_dir, args.huge_line_gb),
             }
@@ -145,19 +151,20 @@ def run_llm(env: DrillEnv, outage_s: float) -> DrillResult:
         return llm_outage_during_mapping(env, llm_url, merchants=500, outage_s=outage_s, timeout_s=2.0)
 
 
-def disk_full(settings: Settings, api_url: str, headers: dict[str, str], tiny: Path | None) -> DrillResult:
+def storage_full(settings: Settings, api_url: str, headers: dict[str, str], tiny: Path | None) -> DrillResult:
     if tiny is None:
-        return DrillResult("disk full while writing an upload", False, "not run: mounting a tmpfs needs root")
-    return disk_full_upload(settings.db_url, api_url, headers, tiny, too_big=5_000_000)
+        return DrillResult("Storage full while an upload streams in", False, "not run: mounting a tmpfs needs root")
+    return storage_full_upload(settings.db_url, api_url, headers, tiny, too_big=5_000_000)
 
 
 def with_default_upload_limit(settings: Settings, headers: dict[str, str], work_dir: Path, gb: float) -> DrillResult:
-    """The API with the production upload limit, on a real disk, and a stream far larger than it."""
-    with tempfile.TemporaryDirectory(dir=work_dir) as uploads:
-        env = {"API_UPLOAD_DIR": uploads, "API_RATE_UPLOADS_PER_HOUR": "1000000", "API_LOG_LEVEL": "WARNING"}
+    """The API with the production upload limit, its Storage on a real disk, and a stream far larger than it."""
+    keys = {"secret_key": settings.supabase_secret_key, "jwt_secret": settings.supabase_jwt_secret}
+    with tempfile.TemporaryDirectory(dir=work_dir) as objects, storage_in_thread(Path(objects), **keys) as storage:
+        env = {"SUPABASE_STORAGE_URL": storage, "API_RATE_UPLOADS_PER_HOUR": "1000000", "API_LOG_LEVEL": "WARNING"}
         with ApiProcess(env, work_dir / "api-upload.log") as api:
             return huge_upload_refused(
-                api.url, headers, Path(uploads), size=int(gb * 2**30), limit=settings.api_upload_max_bytes
+                api.url, headers, Path(objects), size=int(gb * 2**30), limit=settings.api_upload_max_bytes
             )
 
 

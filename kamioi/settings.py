@@ -109,7 +109,9 @@ class Settings(BaseSettings):
     api_upload_timeout_s: float = Field(default=900.0, alias="API_UPLOAD_TIMEOUT_S")
     # Signs the admin lists' cursors; empty: derived from SUPABASE_JWT_SECRET and SUPABASE_SECRET_KEY.
     api_cursor_secret: str = Field(default="", alias="API_CURSOR_SECRET")
-    api_upload_dir: str = Field(default="", alias="API_UPLOAD_DIR")
+    # The private Storage bucket imported files are uploaded to (signed uploads, the multipart route,
+    # `kamioi import`); the workers stream them from there. Declared in supabase/config.toml.
+    import_bucket: str = Field(default="imports", pattern=r"^[A-Za-z0-9._-]{1,100}$", alias="IMPORT_BUCKET")
     # CSV exports: written by the worker, downloaded through the API (both read this directory).
     export_dir: str = Field(default="", alias="EXPORT_DIR")  # empty: <state_dir>/exports
     # Finished exports are uploaded here and linked with a signed URL; empty: only the API serves them.
@@ -171,16 +173,13 @@ class Settings(BaseSettings):
     # Rows per export chunk: one page call, one write and one checkpoint each; memory is one chunk.
     export_chunk_rows: int = Field(default=5000, ge=1, le=100_000, alias="KAMIOI_EXPORT_CHUNK_ROWS")
 
-
     @property
     def heartbeat_seconds(self) -> float:
         return self.lease_seconds / 3
 
     @property
     def db_url(self) -> str:
-        return self.database_url or (
-            f"postgresql://postgres:postgres@{self.db_host}:{self.db_port}/postgres"
-        )
+        return self.database_url or (f"postgresql://postgres:postgres@{self.db_host}:{self.db_port}/postgres")
 
     @property
     def superuser_db_url(self) -> str:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from kamioi.settings import ENV_FILE, Settings
+from local_stack.buckets import declared_buckets, ensure_buckets
 from local_stack.envfile import write_env_file
 from local_stack.keys import KeyMaterial, ensure_keys
 from local_stack.postgres import LocalPostgres
@@ -103,6 +104,9 @@ class Stack:
         for service in self.services():
             with log.step(service.name):
                 service.start(self.settings, env)
+        with log.step("Storage buckets (supabase/config.toml)"):
+            made = ensure_buckets(env["SUPABASE_STORAGE_URL"], env["SUPABASE_SECRET_KEY"], declared_buckets())
+            log.detail(f"created {', '.join(made)}" if made else "present")
         if created:
             log.detail("new cluster created")
 

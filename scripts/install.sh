@@ -35,24 +35,26 @@ if [ "$pg_version" -lt 19 ]; then
   exit 1
 fi
 
-# Python environment: rebuilt only when a pyproject.toml changes.
-if [ ! -x .venv/bin/python ]; then
+# Python environment: exactly uv.lock (the product, the local stack beside it, the dev tools), synced
+# again only when the lock or a pyproject.toml changes. --locked refuses a lock that no longer matches
+# the pyproject files instead of resolving anew, so a fresh clone installs the versions of the lock.
+if [ ! -x .venv/bin/uv ]; then
   python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip uv
+  .venv/bin/pip install -q uv==0.13.9
 fi
 stamp=.venv/.kamioi-installed
-want=$(cat pyproject.toml local_stack/pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml local_stack/pyproject.toml uv.lock | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  # The product (kamioi, api, jobs, cli) and, beside it, the local stack (its own distribution, never shipped).
-  .venv/bin/uv pip install -q --python .venv/bin/python -e '.[dev]' -e ./local_stack
+  UV_PROJECT_ENVIRONMENT=.venv .venv/bin/uv sync --locked --all-packages --quiet
   echo "$want" > "$stamp"
 fi
 
-# The real Supabase CLI, pinned in package.json / package-lock.json.
+# The real Supabase CLI, pinned in package.json / package-lock.json. `npm ci` installs exactly the lock
+# (every platform's optional CLI binary is listed in it, npm picks this one) and fails, instead of
+# rewriting it, when package.json and the lock disagree.
 lock_stamp=node_modules/.kamioi-installed
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
+want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
 if [ ! -x node_modules/.bin/supabase ] || [ ! -f "$lock_stamp" ] || [ "$(cat "$lock_stamp")" != "$want" ]; then
-  # npm ci rejects this lock (npm omits the CLI's other-platform optional packages); install honours it.
-  npm install --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$lock_stamp"
 fi

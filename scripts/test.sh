@@ -4,6 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 set -a; source "${KAMIOI_ENV_FILE:-.env}"; set +a
 
+echo "== locks (uv.lock matches the pyproject files; package-lock.json matches package.json)"
+.venv/bin/uv lock --check --quiet || { echo "uv.lock is out of date: run .venv/bin/uv lock and commit it" >&2; exit 1; }
+npm ci --dry-run --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null \
+  || { echo "package-lock.json does not match package.json: run npm install and commit the lock" >&2; exit 1; }
+
 echo "== lint (ruff, mypy)"
 .venv/bin/ruff check .
 .venv/bin/mypy kamioi api jobs cli local_stack tests bench

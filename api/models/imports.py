@@ -1,40 +1,12 @@
 from __future__ import annotations
 
-from typing import Literal, Self
 from urllib.parse import unquote
-from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-ImportKind = Literal["mappings", "transactions"]
+from jobs.imports.service import ImportJob, ImportKind
 
-
-class ImportJob(BaseModel):
-    """A row of public.import_jobs: state and progress of one imported file."""
-
-    id: int
-    kind: ImportKind
-    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    file_path: str
-    file_sha256: str
-    file_size: int
-    total_rows: int | None
-    total_rows_exact: bool
-    processed_rows: int
-    inserted_rows: int
-    updated_rows: int
-    rejected_rows: int
-    rows_per_second: float | None
-    eta_seconds: float | None
-    attempts: int
-    error: str | None
-    created_by: UUID | None
-    force: bool
-    cancel_requested: bool
-    created_at: AwareDatetime
-    started_at: AwareDatetime | None
-    finished_at: AwareDatetime | None
-    updated_at: AwareDatetime
+__all__ = ["ImportJob", "ImportKind", "ImportRequest", "Rejection", "SignedUpload", "StorageObject", "UploadRequest"]
 
 
 class Rejection(BaseModel):
@@ -69,21 +41,33 @@ class StorageObject(BaseModel):
 
 
 class ImportRequest(BaseModel):
-    """Import a file already on the server (under the upload directory) or a Supabase Storage object."""
+    """Import a Supabase Storage object (uploaded through a signed upload URL, or already in a bucket)."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: ImportKind
-    file_path: str | None = Field(
-        default=None, min_length=1, max_length=4096, description="Absolute, or relative to the upload directory."
-    )
-    storage_object: StorageObject | None = Field(
-        default=None, description="Downloaded (streamed, size-limited) into the upload directory first."
-    )
+    storage_object: StorageObject = Field(description="Read once here to hash it; the worker streams it.")
     force: bool = Field(default=False, description="Import again even if this file was imported before.")
 
-    @model_validator(mode="after")
-    def one_source(self) -> Self:
-        if (self.file_path is None) == (self.storage_object is None):
-            raise ValueError("give exactly one of file_path or storage_object")
-        return self
+
+class UploadRequest(BaseModel):
+    """Ask for a signed URL to upload a CSV straight to Storage (the file never passes the API)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(
+        default="upload.csv", min_length=1, max_length=255, description="Shown in the object's name only."
+    )
+
+
+class SignedUpload(BaseModel):
+    """Where and how the browser uploads; then `POST /v1/imports` with `storage_object`."""
+
+    storage_object: StorageObject
+    upload_url: str = Field(description="PUT the file here (multipart `file` or the raw body); no key needed.")
+    token: str = Field(description="The upload's permission, for a resumable upload's `x-signature` header.")
+    resumable_url: str = Field(
+        description="TUS endpoint for a resumable upload (tus-js-client, Uppy): send `x-signature: <token>` and"
+        " metadata bucketName, objectName (the storage_object's), contentType."
+    )
+    expires_at: AwareDatetime

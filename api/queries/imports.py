@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -12,27 +10,20 @@ from api.auth import Principal
 from api.db import Pool, as_caller
 from api.problems import ProblemError
 from jobs.imports import service
+from jobs.imports.service import ImportJob
 
 
-async def create(
-    pool: Pool, caller: Principal, *, kind: str, file_path: Path, sha256: str, size: int, force: bool
-) -> dict[str, Any]:
+async def create(pool: Pool, caller: Principal, *, kind: str, file: service.StoredFile, force: bool) -> ImportJob:
     """Create the job and its queue entry (the jobs side's code path); a file imported before is a 409."""
+    created_by = UUID(caller.user_id) if caller.user_id else None
     try:
         async with pool.connection() as conn:
-            job = await service.acreate_import(
-                conn,
-                kind=kind,
-                file_path=file_path,
-                created_by=UUID(caller.user_id) if caller.user_id else None,
-                force=force,
-                sha256=sha256,
-                size=size,
-            )
+            job = await service.arun(conn, service.create_call(kind, file, created_by=created_by, force=force))
     except service.DuplicateImport as error:
         see = f" (see /v1/imports/{error.existing_job_id})" if error.existing_job_id is not None else ""
         raise ProblemError(409, f"{error}{see}; send force=true to import it again") from error
-    return dataclasses.asdict(job)
+    assert job is not None
+    return job
 
 
 async def get(pool: Pool, caller: Principal, import_id: int, *, timeout_s: float) -> dict[str, Any] | None:
@@ -57,24 +48,27 @@ async def page(
         return await cur.fetchall()
 
 
-async def cancel(pool: Pool, import_id: int) -> dict[str, Any]:
+async def cancel(pool: Pool, import_id: int) -> ImportJob:
     """Queued: cancelled now; running: stops after its chunk. Unknown ids raise NoDataFound (404)."""
     async with pool.connection() as conn:
-        return dataclasses.asdict(await service.acancel_import(conn, import_id))
+        job = await service.arun(conn, service.cancel_call(import_id))
+    assert job is not None
+    return job
 
 
-async def retry(pool: Pool, import_id: int, *, force: bool) -> dict[str, Any]:
+async def retry(pool: Pool, import_id: int, *, force: bool) -> ImportJob:
     """Failed or cancelled: queued again from its checkpoint. Unknown ids raise NoDataFound (404);
     any other state, or the same file imported again since (unless force), is a 409."""
     try:
         async with pool.connection() as conn:
-            job = await service.aretry_import(conn, import_id, force=force)
+            job = await service.arun(conn, service.retry_call(import_id, force=force))
     except service.NotRetryable as error:
         raise ProblemError(409, str(error)) from error
     except service.DuplicateImport as error:
         see = f" (see /v1/imports/{error.existing_job_id})" if error.existing_job_id is not None else ""
         raise ProblemError(409, f"{error}{see}; send force=true to retry anyway") from error
-    return dataclasses.asdict(job)
+    assert job is not None
+    return job
 
 
 async def rejections(

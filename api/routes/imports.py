@@ -1,22 +1,44 @@
-"""Bulk imports: upload a CSV (streamed to disk) or name a file on the server; follow, list, cancel, retry."""
+"""Bulk imports: a CSV goes to Supabase Storage (a signed upload from the browser, or the multipart route
+streamed through), then a job names the object and a worker streams it; follow, list, cancel, retry.
+No file is ever written to the API's disk."""
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
+import contextlib
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi import Path as PathParam
 
+from api.auth import Principal
 from api.deps import ADMIN_ERRORS, CurrentAdmin, ReadLimit, Res, UploadLimit, WriteLimit
-from api.models.imports import ImportJob, ImportKind, ImportRequest, Rejection
+from api.models.imports import (
+    ImportJob,
+    ImportKind,
+    ImportRequest,
+    Rejection,
+    SignedUpload,
+    StorageObject,
+    UploadRequest,
+)
 from api.pagination import CURSOR_PATTERN, Page, decode_int_pair, decode_timestamp_id, encode_cursor
 from api.problems import ProblemError, problem_responses
 from api.queries import imports as queries
-from api.storage import download_object
-from api.uploads import FILE_FIELD, receive_upload
-from jobs.imports import service
+from api.resources import Resources
+from api.storage import fingerprint_object
+from api.uploads import FILE_FIELD, receive_upload, storage_problem
+from jobs.imports.service import StoredFile
+from kamioi.storage import (
+    UPLOAD_SIGNATURE_S,
+    StorageObjectMissing,
+    StorageUnavailable,
+    object_etag,
+    remove_object,
+    sign_upload,
+)
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
@@ -39,11 +61,45 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
+def _new_object_path(admin: Principal, filename: str) -> str:
+    """A fresh object per upload, under the uploader's folder; the name only keeps safe characters."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("._") or "upload.csv"
+    return f"{admin.user_id or 'service'}/{uuid.uuid4().hex}/{safe[:100]}"
+
+
+async def _discard(res: Resources, bucket: str, object_path: str) -> None:
+    """Remove an object this request created and no job will read."""
+    with contextlib.suppress(StorageUnavailable):  # an orphan costs room only; its name is unguessable
+        await remove_object(res.http, res.settings, bucket=bucket, object_path=object_path)
+
+
+@router.post(
+    "/uploads",
+    status_code=status.HTTP_201_CREATED,
+    summary="A signed URL to upload a CSV straight to Storage (PUT, or resumable over TUS); then POST /v1/imports",
+    responses={**ADMIN_ERRORS, **problem_responses(502)},
+    dependencies=[UploadLimit],
+)
+async def sign_import_upload(res: Res, admin: CurrentAdmin, body: UploadRequest) -> SignedUpload:
+    object_path = _new_object_path(admin, body.filename)
+    try:
+        signed = await sign_upload(res.http, res.settings, bucket=res.settings.import_bucket, object_path=object_path)
+    except StorageUnavailable as error:
+        raise ProblemError(502, str(error)) from error
+    return SignedUpload(
+        storage_object=StorageObject(bucket=signed.bucket, path=signed.path),
+        upload_url=signed.url,
+        token=signed.token,
+        resumable_url=signed.resumable_url,
+        expires_at=datetime.now(UTC) + timedelta(seconds=UPLOAD_SIGNATURE_S),
+    )
+
+
 @router.post(
     "/upload",
     status_code=status.HTTP_201_CREATED,
-    summary="Upload a CSV (multipart, streamed to disk, size-limited) and queue its import",
-    responses={**ADMIN_ERRORS, **problem_responses(400, 409, 413, 415, 507)},
+    summary="Upload a CSV (multipart, streamed into Storage, size-limited) and queue its import",
+    responses={**ADMIN_ERRORS, **problem_responses(400, 409, 413, 415, 502)},
     dependencies=[UploadLimit],
     openapi_extra=UPLOAD_BODY,
 )
@@ -54,62 +110,46 @@ async def upload(
     kind: ImportKind,
     force: Annotated[bool, Query(description="Import again even if this file was imported before.")] = False,
 ) -> ImportJob:
-    stored = await receive_upload(request, directory=res.upload_dir, max_bytes=res.settings.api_upload_max_bytes)
+    settings = res.settings
+    stored = await receive_upload(
+        request,
+        res.http,
+        settings,
+        bucket=settings.import_bucket,
+        object_path=_new_object_path(admin, "upload.csv"),
+        max_bytes=settings.api_upload_max_bytes,
+    )
     try:
-        row = await queries.create(
-            res.pool,
-            admin,
-            kind=kind,
-            file_path=stored.path,
-            sha256=stored.sha256,
-            size=stored.size,
-            force=force,
-        )
-    except BaseException:
-        await asyncio.to_thread(stored.path.unlink, missing_ok=True)  # no job will ever read it
+        etag = await object_etag(res.http, settings, bucket=stored.bucket, object_path=stored.path)
+        file = StoredFile(path=stored.path, sha256=stored.sha256, size=stored.size, bucket=stored.bucket, etag=etag)
+        return await queries.create(res.pool, admin, kind=kind, file=file, force=force)
+    except StorageObjectMissing as error:
+        raise ProblemError(502, f"Storage lost the uploaded file: {error}") from error
+    except StorageUnavailable as error:
+        await _discard(res, stored.bucket, stored.path)
+        raise storage_problem(error) from error
+    except BaseException:  # a duplicate, the database: no job will read the object
+        await _discard(res, stored.bucket, stored.path)
         raise
-    return ImportJob.model_validate(row)
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    summary="Queue the import of a file on the server (under the upload directory) or in Supabase Storage",
-    responses={**ADMIN_ERRORS, **problem_responses(404, 409, 413, 502, 507)},
+    summary="Queue the import of a Supabase Storage object (read once here to hash it; the worker streams it)",
+    responses={**ADMIN_ERRORS, **problem_responses(404, 409, 413, 502)},
     dependencies=[WriteLimit],
 )
 async def start_import(res: Res, admin: CurrentAdmin, body: ImportRequest) -> ImportJob:
-    settings = res.settings
-    downloaded = body.storage_object is not None
-    if body.storage_object is not None:
-        spooled = await download_object(
-            res.http,
-            settings,
-            bucket=body.storage_object.bucket,
-            object_path=body.storage_object.path,
-            directory=res.upload_dir,
-            max_bytes=settings.api_upload_max_bytes,
-        )
-        path, size, sha256 = spooled.path, spooled.size, spooled.sha256
-    else:
-        assert body.file_path is not None
-        path = _inside(res.upload_dir, body.file_path)
-        sha256, size = await asyncio.to_thread(service.file_fingerprint, path)
-    try:
-        row = await queries.create(
-            res.pool,
-            admin,
-            kind=body.kind,
-            file_path=path,
-            sha256=sha256,
-            size=size,
-            force=body.force,
-        )
-    except BaseException:
-        if downloaded:  # our copy; a file the admin named stays where it was
-            await asyncio.to_thread(path.unlink, missing_ok=True)
-        raise
-    return ImportJob.model_validate(row)
+    file = await fingerprint_object(
+        res.http,
+        res.settings,
+        bucket=body.storage_object.bucket,
+        object_path=body.storage_object.path,
+        max_bytes=res.settings.api_upload_max_bytes,
+    )
+    # The admin's object stays whatever happens: it was theirs before this request.
+    return await queries.create(res.pool, admin, kind=body.kind, file=file, force=body.force)
 
 
 @router.get(
@@ -148,8 +188,7 @@ async def get_import(res: Res, admin: CurrentAdmin, import_id: ImportId) -> Impo
     dependencies=[WriteLimit],
 )
 async def cancel_import(res: Res, _: CurrentAdmin, import_id: ImportId) -> ImportJob:
-    row = await queries.cancel(res.pool, import_id)
-    return ImportJob.model_validate(row)
+    return await queries.cancel(res.pool, import_id)
 
 
 @router.post(
@@ -169,8 +208,7 @@ async def retry_import(
     import_id: ImportId,
     force: Annotated[bool, Query(description="Retry even if the same file was imported again since.")] = False,
 ) -> ImportJob:
-    row = await queries.retry(res.pool, import_id, force=force)
-    return ImportJob.model_validate(row)
+    return await queries.retry(res.pool, import_id, force=force)
 
 
 @router.get(
@@ -194,18 +232,3 @@ async def rejections(
     items = [Rejection.model_validate(row) for row in rows]
     next_cursor = encode_cursor(items[-1].line_number, items[-1].id) if len(items) == limit else None
     return Page[Rejection](items=items, next_cursor=next_cursor)
-
-
-def _inside(root: Path, file_path: str) -> Path:
-    """The named file, only if it is a regular file under `root` (no escaping with .. or symlinks)."""
-    resolved_root = root.resolve()
-    try:
-        candidate = (resolved_root / file_path).resolve()
-        is_file = candidate.is_file()
-    except (OSError, ValueError) as error:  # NUL bytes, names too long for the file system
-        raise ProblemError(422, "file_path is not a usable path") from error
-    if not candidate.is_relative_to(resolved_root):
-        raise ProblemError(422, "file_path must be under the upload directory")
-    if not is_file:
-        raise ProblemError(404, "no such file in the upload directory")
-    return candidate

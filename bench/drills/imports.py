@@ -38,7 +38,7 @@ def register(conn: psycopg.Connection[Any], path: Path, kind: str = DRILL_IMPORT
     one it kills) can claim it, never a stack's regular worker. The import's state mirror follows
     kind 'import' only: `settle` records the outcome once the queue job has one."""
     with conn.transaction():
-        job = create_import(conn, kind="transactions", file_path=path, force=True)
+        job = create_import(conn, kind="transactions", file=path, force=True)
         conn.execute("update private.job_queue set kind = %s where id = %s", (kind, job.queue_job_id))
     return job
 

@@ -127,10 +127,11 @@ class UpstashProxyProcess:
 class ApiProcess:
     """The admin API as production runs it (the uvicorn command `kamioi up` uses), with overrides."""
 
-    def __init__(self, env: dict[str, str], log_file: Path, workers: int = 1) -> None:
+    def __init__(self, env: dict[str, str], log_file: Path, workers: int = 1, cwd: Path = PROJECT_ROOT) -> None:
         self.env = env
         self.log_file = log_file
         self.workers = workers
+        self.cwd = cwd  # a host of its own: the separate-hosts drill gives each process its own directory
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -147,7 +148,7 @@ class ApiProcess:
         with self.log_file.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, *api_server_args("127.0.0.1", self.port, self.workers)],
-                cwd=PROJECT_ROOT,
+                cwd=self.cwd,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

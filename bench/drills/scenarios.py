@@ -434,33 +434,44 @@ def llm_outage_during_mapping(
     )
 
 
-# 5. disk full while an upload is written ------------------------------------------------------
-def disk_full_upload(
-    db_url: str, api_url: str, headers: dict[str, str], upload_dir: Path, *, too_big: int
+# 5. Storage full while an upload streams into it -------------------------------------------------
+def stored_objects(storage_root: Path) -> list[str]:
+    """Objects under a Storage stand-in's root (not an upload it is still discarding: no client sees those)."""
+    return sorted(
+        str(p)
+        for p in storage_root.rglob("*")
+        if p.is_file() and ".storage" not in p.parts and not p.name.startswith(".upload-")
+    )
+
+
+def storage_full_upload(
+    db_url: str, api_url: str, headers: dict[str, str], storage_root: Path, *, too_big: int
 ) -> DrillResult:
-    """`upload_dir` is a small file system (a tmpfs): an upload larger than its room must fail
-    cleanly, and the next one that fits must succeed, without restarting anything."""
-    row = f"{USER},2026-03-01,DISK FULL DRILL SHOP,1.00\n".encode()
+    """The API's Storage keeps its objects on a small file system (a tmpfs): an upload larger than its
+    room must fail cleanly (502: Storage did not take it; nothing kept, no job), and the next one that
+    fits must succeed, without restarting anything. The API itself writes no file."""
+    row = f"{USER},2026-03-01,STORAGE FULL DRILL SHOP,1.00\n".encode()
     big = b"user_id,txn_date,descriptor,amount\n" + row * (too_big // len(row) + 1)
     with psycopg.connect(db_url, autocommit=True) as conn:
         jobs_before = conn.execute("select count(*) from public.import_jobs").fetchone()
         with httpx.Client(base_url=api_url, headers=headers, timeout=120) as http:
             full = http.post("/v1/imports/upload", params={"kind": "transactions"}, files={"file": ("a.csv", big)})
-            left_behind = sorted(p.name for p in upload_dir.iterdir())
+            left_behind = stored_objects(storage_root)
             jobs_after = conn.execute("select count(*) from public.import_jobs").fetchone()
             small = b"user_id,txn_date,descriptor,amount\n" + f"{USER},2026-03-01,FITS {time.time_ns()},2.00\n".encode()
             fits = http.post("/v1/imports/upload", params={"kind": "transactions"}, files={"file": ("b.csv", small)})
             if fits.status_code == 201:
                 conn.execute("select private.cancel_import_job(%s)", (fits.json()["id"],))
-                Path(fits.json()["file_path"]).unlink(missing_ok=True)
+                for path in stored_objects(storage_root):
+                    Path(path).unlink(missing_ok=True)
             ready = http.get("/readyz").status_code
-    passed = full.status_code == 507 and "retry-after" in full.headers and not left_behind
+    passed = full.status_code == 502 and not left_behind
     passed = passed and jobs_before == jobs_after and fits.status_code == 201 and ready == 200
     return DrillResult(
-        "disk full while writing an upload",
+        "Storage full while an upload streams into it",
         passed,
-        f"{len(big) / 1e6:.1f} MB into a small tmpfs: {full.status_code} (Retry-After"
-        f" {full.headers.get('retry-after')}), {len(left_behind)} partial files left, import jobs"
+        f"{len(big) / 1e6:.1f} MB into a Storage on a small tmpfs: {full.status_code},"
+        f" {len(left_behind)} partial objects left, import jobs"
         f" {jobs_before[0] if jobs_before else '?'} -> {jobs_after[0] if jobs_after else '?'};"
         f" the next upload that fits: {fits.status_code}; /readyz {ready}",
         {"problem": full.text[:300]},
@@ -530,7 +541,7 @@ def _peak_rss_kb(pid: int | None) -> int:
 
 
 def huge_upload_refused(
-    api_url: str, headers: dict[str, str], upload_dir: Path, *, size: int, limit: int
+    api_url: str, headers: dict[str, str], storage_root: Path, *, size: int, limit: int
 ) -> DrillResult:
     """A `size`-byte upload sent chunked (no Content-Length, so it cannot be refused up front):
     refused once it passes the limit, long before its end. Raw socket: an HTTP client would keep
@@ -558,7 +569,7 @@ def huge_upload_refused(
             answer = sock.recv(4096)
     elapsed = time.monotonic() - started
     status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
-    kept = [path.name for path in upload_dir.iterdir()]
+    kept = stored_objects(storage_root)
     passed = status == 413 and sent <= limit + (64 << 20) and not kept
     return DrillResult(
         f"a {size / 2**30:.0f} GB upload",

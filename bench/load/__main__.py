@@ -164,7 +164,7 @@ def run_window(
     for old in pgbench_dir.glob("pgbench*"):
         old.unlink()
     calls_before = conn.execute("select count(*) from public.llm_calls").fetchone()
-    job = create_import(conn, kind="transactions", file_path=big_file, force=True)
+    job = create_import(conn, kind="transactions", file=big_file, force=True)
     worker.start()
     stop = threading.Event()
     sampler = ConnectionSampler(superuser_url)

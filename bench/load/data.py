@@ -71,7 +71,7 @@ def write_import_file(path: Path, rows: int, users: int, seed: int) -> Path:
 
 def import_now(conn: psycopg.Connection[Any], db_url: str, path: Path) -> ImportJob:
     """Import `path` in this process (setup, untimed): its transactions wait for merchant mapping."""
-    job = create_import(conn, kind="transactions", file_path=path, force=True)
+    job = create_import(conn, kind="transactions", file=path, force=True)
     assert job.queue_job_id is not None
     InlineRun(db_url, job.queue_job_id, Settings()).run()
     done = get_import(conn, job.id)

@@ -232,7 +232,7 @@ def print_links(settings: Settings) -> None:
 def demo_import(conn: psycopg.Connection[Any], path: Path) -> ImportJob:
     """Register the demo file's import, or find the one registered by an earlier run (same sha256)."""
     try:
-        job = create_import(conn, kind="transactions", file_path=path)
+        job = create_import(conn, kind="transactions", file=path)
     except DuplicateImport as err:
         earlier = get_import(conn, err.existing_job_id) if err.existing_job_id is not None else None
         if earlier is None:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,16 +33,18 @@ from jobs.imports.service import (
     DuplicateImport,
     ImportJob,
     NotRetryable,
+    StoredFile,
     create_import,
-    file_fingerprint,
     get_import,
+    local_file,
     retry_import,
 )
 from jobs.inline import InlineRun
 from jobs.queue import live_workers
 from kamioi.db import connect
 from kamioi.progress import JobProgressFeed, Payload, open_job_progress
-from kamioi.settings import get_settings
+from kamioi.settings import Settings, get_settings
+from kamioi.storage import StorageUnavailable, upload_new_file
 
 # How long one wait for a progress message lasts before the loop looks at its other exit (an
 # inline run's thread ending); no query is made.
@@ -97,7 +101,7 @@ class ProgressPrinter:
 
 
 def with_progress(job: ImportJob, payload: Payload) -> ImportJob:
-    return dataclasses.replace(job, **{name: payload[name] for name in PROGRESS_FIELDS if name in payload})
+    return job.model_copy(update={name: payload[name] for name in PROGRESS_FIELDS if name in payload})
 
 
 def follow(
@@ -191,19 +195,36 @@ def _import(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"kamioi import: no such file: {path}", file=sys.stderr)
         return 2
-    db_url = args.db_url or get_settings().db_url
+    settings = get_settings()
+    db_url = args.db_url or settings.db_url
     print(f"hashing {path} ...", file=sys.stderr)
-    sha256, size = file_fingerprint(path)
+    local = local_file(path)
     with connect(db_url, autocommit=True) as conn:
         if not _worker_ready(conn, args):
             return 2
+        # A worker (on any host) reads the file from Storage, never from this disk; --inline reads it here.
+        file = local if args.inline else _to_storage(local, path, settings)
+        if file is None:
+            return 2
         try:
-            job = create_import(conn, kind=args.kind, file_path=path, force=args.force, sha256=sha256, size=size)
+            job = create_import(conn, kind=args.kind, file=file, force=args.force)
         except DuplicateImport as err:
             print(f"kamioi import: {err} (use --force to import it again)", file=sys.stderr)
             return 2
-        print(f"import job {job.id} registered ({args.kind}, {size:,} bytes)", file=sys.stderr)
+        print(f"import job {job.id} registered ({args.kind}, {file.size:,} bytes)", file=sys.stderr)
         return _follow(conn, db_url, job, args)
+
+
+def _to_storage(file: StoredFile, path: Path, settings: Settings) -> StoredFile | None:
+    """Upload the file to the import bucket; the job will name that object."""
+    object_path = f"cli/{uuid.uuid4().hex}/{re.sub(r'[^A-Za-z0-9._-]+', '_', path.name)[:100]}"
+    print(f"uploading to Storage bucket {settings.import_bucket} ...", file=sys.stderr)
+    try:
+        etag = upload_new_file(settings, bucket=settings.import_bucket, object_path=object_path, file=path)
+    except StorageUnavailable as err:
+        print(f"kamioi import: {err} (SUPABASE_STORAGE_URL, SUPABASE_SECRET_KEY; or --inline)", file=sys.stderr)
+        return None
+    return dataclasses.replace(file, path=object_path, bucket=settings.import_bucket, etag=etag)
 
 
 def _retry(args: argparse.Namespace) -> int:

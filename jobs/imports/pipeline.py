@@ -14,13 +14,10 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from jobs import queue
@@ -31,7 +28,8 @@ from jobs.imports.columns import KINDS, map_header
 from jobs.imports.kind_sql import MAPPINGS_SQL, TRANSACTIONS_SQL, KindSql
 from jobs.imports.prefetch import Prefetch
 from jobs.imports.reader import Chunk, ChunkReader, read_header
-from jobs.imports.service import file_fingerprint
+from jobs.imports.service import ImportJob, get_import
+from jobs.imports.source import verified_opener
 from jobs.registry import Outcome
 from kamioi.mapping.normalizer import normalize
 
@@ -48,18 +46,6 @@ SESSION_SETUP = (
 )
 
 
-@dataclass(frozen=True)
-class ImportJobRow:
-    id: int
-    kind: str
-    file_path: str
-    file_sha256: str
-    file_size: int
-    checkpoint_offset: int
-    checkpoint_line: int
-    cancel_requested: bool
-
-
 @lru_cache(maxsize=100_000)
 def merchant_key_of(descriptor: str) -> str:
     return normalize(descriptor).merchant_key
@@ -71,15 +57,16 @@ def seen_table(import_job_id: int) -> str:
 
 def run_import(ctx: JobContext, import_job_id: int) -> Outcome:
     with psycopg.connect(ctx.db_url, prepare_threshold=None, autocommit=True) as control:
-        job = _load(control, import_job_id)
+        job = get_import(control, import_job_id)
+        if job is None:
+            raise PermanentJobError(f"import job {import_job_id} does not exist")
         if job.cancel_requested or ctx.cancel_requested:
             return Outcome.CANCELLED
-        path = Path(job.file_path)
-        _verify_file(path, job)
-        kind = KINDS[job.kind]
         settings = ctx.settings
+        opener = verified_opener(job, settings)
+        kind = KINDS[job.kind]
         header, header_end, header_lines = read_header(
-            path, settings.import_max_field_chars, settings.import_max_row_bytes
+            opener, settings.import_max_field_chars, settings.import_max_row_bytes
         )
         header_map = map_header(kind, header)
         if job.checkpoint_offset == 0:
@@ -90,7 +77,7 @@ def run_import(ctx: JobContext, import_job_id: int) -> Outcome:
             control.execute(f"create table if not exists {seen_table(job.id)} ({SEEN_COLUMNS})")
     writer = ChunkWriter(kind, KIND_SQL[job.kind], list(header_map.positions), seen_table(job.id))
     reader = ChunkReader(
-        path,
+        opener,
         kind,
         header_map,
         chunk_lines=settings.import_chunk_rows,
@@ -110,7 +97,7 @@ def _exists(conn: psycopg.Connection[Any], table: str) -> bool:
 
 
 def _rebuild_seen(
-    ctx: JobContext, job: ImportJobRow, reader: ChunkReader, writer: ChunkWriter, header_end: int, header_lines: int
+    ctx: JobContext, job: ImportJob, reader: ChunkReader, writer: ChunkWriter, header_end: int, header_lines: int
 ) -> Outcome | None:
     """Claim the identities of the committed lines again, in one transaction with the table's
     creation (a crash leaves no half-built table). None when done; an outcome when the job has to
@@ -147,7 +134,7 @@ def _chunk_connection(db_url: str) -> Iterator[psycopg.Connection[Any]]:
 def _run_chunks(
     conns: tuple[psycopg.Connection[Any], psycopg.Connection[Any]],
     ctx: JobContext,
-    job: ImportJobRow,
+    job: ImportJob,
     reader: ChunkReader,
     writer: ChunkWriter,
 ) -> Outcome:
@@ -221,36 +208,14 @@ def _run_chunks(
             upcoming = following = None
 
 
-def _load(conn: psycopg.Connection[Any], import_job_id: int) -> ImportJobRow:
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
-            "select id, kind, file_path, file_sha256, file_size, checkpoint_offset, checkpoint_line,"
-            " cancel_requested from public.import_jobs where id = %s",
-            (import_job_id,),
-        ).fetchone()
-    if row is None:
-        raise PermanentJobError(f"import job {import_job_id} does not exist")
-    return ImportJobRow(**row)
-
-
-def _verify_file(path: Path, job: ImportJobRow) -> None:
-    if not path.is_file():
-        raise PermanentJobError(f"file not found: {path} (workers must see the uploaded file at this path)")
-    size = path.stat().st_size
-    if size != job.file_size:
-        raise PermanentJobError(f"the file changed since it was registered: {size} bytes, expected {job.file_size}")
-    if file_fingerprint(path)[0] != job.file_sha256:
-        raise PermanentJobError("the file changed since it was registered: its sha256 differs")
-
-
 def _start(
     conn: psycopg.Connection[Any],
-    job: ImportJobRow,
+    job: ImportJob,
     ctx: JobContext,
     header_end: int,
     header_lines: int,
     columns: dict[str, list[str]],
-) -> ImportJobRow:
+) -> ImportJob:
     """First run: the checkpoint moves past the header, and the column mapping is recorded."""
     with conn.transaction():
         moved = conn.execute(
@@ -261,4 +226,4 @@ def _start(
         ).rowcount
     if moved != 1:
         raise LeaseLost(f"import {job.id}: another worker started it")
-    return replace(job, checkpoint_offset=header_end, checkpoint_line=header_lines)
+    return job.model_copy(update={"checkpoint_offset": header_end, "checkpoint_line": header_lines})

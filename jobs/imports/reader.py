@@ -23,11 +23,11 @@ import itertools
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from jobs.errors import PermanentJobError
 from jobs.imports.columns import HeaderMap, ImportKind
 from jobs.imports.lines import LineSource
+from jobs.imports.source import FileOpener
 
 RAW_LINE_MAX_CHARS = 1000
 MAX_HEADER_LINES = 20
@@ -73,10 +73,10 @@ class Chunk:
     last: bool
 
 
-def read_header(path: Path, max_field_chars: int, max_row_bytes: int) -> tuple[list[str], int, int]:
+def read_header(opener: FileOpener, max_field_chars: int, max_row_bytes: int) -> tuple[list[str], int, int]:
     """(header fields, byte offset after the header, lines it used)."""
     csv.field_size_limit(max_field_chars)
-    with path.open("rb") as handle:
+    with opener() as handle:
         lines: list[bytes] = []
         while len(lines) < MAX_HEADER_LINES:
             line = handle.readline(max_row_bytes + 1)
@@ -104,7 +104,7 @@ def read_header(path: Path, max_field_chars: int, max_row_bytes: int) -> tuple[l
 class ChunkReader:
     def __init__(
         self,
-        path: Path,
+        opener: FileOpener,
         kind: ImportKind,
         header: HeaderMap,
         *,
@@ -113,7 +113,7 @@ class ChunkReader:
         max_row_bytes: int,
         merchant_key: Callable[[str], str],
     ) -> None:
-        self.path = path
+        self.opener = opener
         self.kind = kind
         self.header = header
         self.chunk_lines = chunk_lines
@@ -128,7 +128,7 @@ class ChunkReader:
         """Chunks from `offset` (a record boundary with `line` lines before it) to the end of the file,
         or to `end` (another record boundary)."""
         csv.field_size_limit(self.max_field_chars)
-        with self.path.open("rb", buffering=0) as handle:
+        with self.opener() as handle:
             handle.seek(offset)
             source = LineSource(handle, first_line=line + 1, max_line_bytes=self.max_row_bytes, end=end)
             carry: list[bytes] = []

@@ -128,14 +128,3 @@ class UpstashMappingCache:
             self._open_until = time.monotonic() + BREAKER_OPEN_S
             log.warning("mapping cache %s failed; the database answers, entries expire on their own: %s", what, exc)
             return None
-
-
-async def invalidate_mapping_cache(settings: Settings, keys: Iterable[str]) -> None:
-    """For whoever changes a mapping outside the resolver (admin review): drop the keys' entries."""
-    cache = UpstashMappingCache.from_settings(settings)
-    if cache is None:
-        return
-    try:
-        await cache.invalidate(keys)
-    finally:
-        await cache.aclose()

@@ -102,14 +102,12 @@ def dead_upstash_url(dead_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def api_server(tmp_path_factory: pytest.TempPathFactory, storage_server: LocalStorage) -> Iterator[str]:
+def api_server(storage_server: LocalStorage) -> Iterator[str]:
     """The API as production runs it: a uvicorn subprocess (the command `kamioi up` uses)."""
     port = free_port()
-    upload_dir = tmp_path_factory.mktemp("server-uploads")
     env = {
         **os.environ,
         **{name.upper(): str(value) for name, value in TEST_OVERRIDES.items()},
-        "API_UPLOAD_DIR": str(upload_dir),
         "SUPABASE_STORAGE_URL": storage_server.url,
     }
     process = subprocess.Popen(

@@ -12,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from jobs.imports.service import ImportJob, create_import
+from jobs.imports.service import ImportJob, StoredFile, create_import, local_file
 
 # The retried jobs must stay queued for the assertions: the stack's own worker would run them.
 pytestmark = pytest.mark.usefixtures("stack_worker_paused")
@@ -30,7 +30,8 @@ def make_import(owner_db: psycopg.Connection[Any], tmp_path: Path) -> Iterator[M
         path = tmp_path / f"{uuid.uuid4().hex}.csv"
         path.write_text(f"user_id,txn_date,descriptor,amount\n{uuid.uuid4()},2026-03-01,SHOP,1.00\n")
         sha256 = same_as.file_sha256 if same_as else None
-        job = create_import(owner_db, kind="transactions", file_path=path, sha256=sha256, size=1, force=True)
+        file = StoredFile(path=str(path), sha256=sha256, size=1) if sha256 else local_file(path)
+        job = create_import(owner_db, kind="transactions", file=file, force=True)
         made.append(job.id)
         if state != "queued":
             owner_db.execute(

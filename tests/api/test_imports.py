@@ -1,4 +1,5 @@
-"""Imports: streamed upload (size limit, hash), start from a server path, get, list, cancel, rejections."""
+"""Imports: signed upload to Storage, multipart upload streamed into Storage (size limit, hash), start from a
+Storage object, get, list, cancel, rejections. Nothing is written to the API's disk."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+
+from tests.conftest import LocalStorage
 
 # These tests check what the API queued; the stack's own worker would claim (or finish) it first.
 pytestmark = pytest.mark.usefixtures("stack_worker_paused")
@@ -28,25 +30,25 @@ def unique_csv(rows: int = 3) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-@pytest.fixture
-def upload_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "uploads"
-    directory.mkdir()
-    return directory
-
-
-def files_in(directory: Path) -> list[str]:
-    return sorted(path.name for path in directory.iterdir())
-
-
-def write_csv(directory: Path, name: str) -> None:
-    (directory / name).write_bytes(unique_csv())
+def objects_in(storage: LocalStorage, bucket: str = "imports") -> list[str]:
+    root = storage.objects.root / bucket
+    if not root.is_dir():
+        return []
+    found = [path for path in root.rglob("*") if path.is_file() and not path.name.startswith(".upload-")]
+    return sorted(str(path.relative_to(root)) for path in found)
 
 
 @pytest.fixture
-async def imports_client(app_client: AppClient, upload_dir: Path) -> Any:
-    async with app_client(api_upload_dir=str(upload_dir), api_upload_max_bytes=64 * 1024) as client:
+async def imports_client(app_client: AppClient, storage_server: LocalStorage) -> Any:
+    storage_server.clear()
+    async with app_client(supabase_storage_url=storage_server.url, api_upload_max_bytes=64 * 1024) as client:
         yield client
+
+
+def put_csv(storage: LocalStorage, path: str) -> bytes:
+    content = unique_csv()
+    storage.objects.put("imports", path, content)
+    return content
 
 
 @pytest.fixture
@@ -57,11 +59,11 @@ def cleanup_jobs(owner_db: psycopg.Connection[Any]) -> Iterator[list[int]]:
         owner_db.execute("select private.cancel_import_job(%s)", (import_id,))
 
 
-async def test_upload_streams_to_disk_and_queues_the_import(
+async def test_upload_streams_into_storage_and_queues_the_import(
     imports_client: httpx.AsyncClient,
     admin_headers: dict[str, str],
     admin_id: str,
-    upload_dir: Path,
+    storage_server: LocalStorage,
     cleanup_jobs: list[int],
     owner_db: psycopg.Connection[Any],
 ) -> None:
@@ -78,10 +80,10 @@ async def test_upload_streams_to_disk_and_queues_the_import(
     assert (job["kind"], job["state"], job["created_by"]) == ("transactions", "queued", admin_id)
     assert job["file_sha256"] == hashlib.sha256(content).hexdigest()
     assert job["file_size"] == len(content)
-    stored = Path(job["file_path"])
-    assert stored.parent == upload_dir
-    assert files_in(upload_dir) == [stored.name]
-    assert stored.read_bytes() == content  # noqa: ASYNC240 (a test's few bytes)
+    assert job["storage_bucket"] == "imports" and job["storage_etag"]
+    assert job["file_path"].startswith(f"{admin_id}/") and job["file_path"].endswith("/upload.csv")
+    assert objects_in(storage_server) == [job["file_path"]]
+    assert storage_server.objects.read("imports", job["file_path"]) == content
     queued = owner_db.execute(
         "select kind, state from private.job_queue where payload->>'import_job_id' = %s", (str(job["id"]),)
     ).fetchone()
@@ -95,11 +97,11 @@ async def test_upload_streams_to_disk_and_queues_the_import(
     )
     assert again.status_code == 409
     assert f"/v1/imports/{job['id']}" in again.json()["detail"]
-    assert files_in(upload_dir) == [stored.name]  # the duplicate was not kept
+    assert objects_in(storage_server) == [job["file_path"]]  # the duplicate's object was removed
 
 
 async def test_upload_over_the_limit_is_413_and_leaves_nothing(
-    imports_client: httpx.AsyncClient, admin_headers: dict[str, str], upload_dir: Path
+    imports_client: httpx.AsyncClient, admin_headers: dict[str, str], storage_server: LocalStorage
 ) -> None:
     big = b"x" * (64 * 1024 + 1)
 
@@ -119,13 +121,13 @@ async def test_upload_over_the_limit_is_413_and_leaves_nothing(
     )
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
-    assert files_in(upload_dir) == []
+    assert objects_in(storage_server) == []
 
 
 async def test_declared_length_over_the_limit_is_refused_before_reading(
-    app_client: AppClient, admin_headers: dict[str, str], upload_dir: Path
+    app_client: AppClient, admin_headers: dict[str, str]
 ) -> None:
-    async with app_client(api_upload_dir=str(upload_dir), api_upload_max_bytes=1024) as client:
+    async with app_client(api_upload_max_bytes=1024) as client:
         response = await client.post(
             "/v1/imports/upload",
             params={"kind": "transactions"},
@@ -159,19 +161,38 @@ async def test_upload_must_be_multipart_with_a_file(
     assert bad_kind.status_code == 422
 
 
-async def test_import_from_server_path_get_list_cancel(
+async def test_signed_upload_then_import_get_list_cancel(
     imports_client: httpx.AsyncClient,
     admin_headers: dict[str, str],
-    upload_dir: Path,
+    admin_id: str,
+    storage_server: LocalStorage,
     cleanup_jobs: list[int],
 ) -> None:
-    write_csv(upload_dir, "nightly.csv")
+    body = {"filename": "../Nov 2026.csv"}
+    signed = await imports_client.post("/v1/imports/uploads", json=body, headers=admin_headers)
+    assert signed.status_code == 201, signed.text
+    grant = signed.json()
+    target = grant["storage_object"]
+    assert target["bucket"] == "imports" and target["path"].startswith(f"{admin_id}/")
+    assert target["path"].endswith("/Nov_2026.csv")  # only safe characters, no path of the browser's
+    content = unique_csv()
+    async with httpx.AsyncClient() as browser:  # no key: the token in the URL is the permission
+        put = await browser.put(grant["upload_url"], files={"file": ("Nov 2026.csv", content, "text/csv")})
+        assert put.status_code == 200, put.text
+        # The grant is for one new object: it neither replaces it nor writes elsewhere.
+        assert (await browser.put(grant["upload_url"], content=b"other")).status_code == 400
+        elsewhere = grant["upload_url"].replace("/Nov_2026.csv?", "/other.csv?")
+        assert (await browser.put(elsewhere, content=b"other")).status_code == 400
+    assert storage_server.objects.read("imports", target["path"]) == content
+
     created = await imports_client.post(
-        "/v1/imports", json={"kind": "transactions", "file_path": "nightly.csv"}, headers=admin_headers
+        "/v1/imports", json={"kind": "transactions", "storage_object": target}, headers=admin_headers
     )
     assert created.status_code == 201, created.text
     job = created.json()
     cleanup_jobs.append(job["id"])
+    assert job["file_sha256"] == hashlib.sha256(content).hexdigest()
+    assert (job["storage_bucket"], job["file_path"]) == (target["bucket"], target["path"])
 
     fetched = await imports_client.get(f"/v1/imports/{job['id']}", headers=admin_headers)
     assert fetched.json()["file_sha256"] == job["file_sha256"]
@@ -188,14 +209,13 @@ async def test_import_from_server_path_get_list_cancel(
     assert (cancelled.status_code, cancelled.json()["state"]) == (200, "cancelled")
 
 
-@pytest.mark.parametrize(("file_path", "status"), [("../../etc/passwd", 422), ("/etc/passwd", 422), ("nope.csv", 404)])
-async def test_server_path_must_stay_in_the_upload_dir(
-    imports_client: httpx.AsyncClient, admin_headers: dict[str, str], upload_dir: Path, file_path: str, status: int
+async def test_a_server_path_is_no_longer_a_source(
+    imports_client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
     response = await imports_client.post(
-        "/v1/imports", json={"kind": "transactions", "file_path": file_path}, headers=admin_headers
+        "/v1/imports", json={"kind": "transactions", "file_path": "/etc/passwd"}, headers=admin_headers
     )
-    assert response.status_code == status
+    assert response.status_code == 422
 
 
 async def test_unknown_import_is_404(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
@@ -211,14 +231,16 @@ async def test_unknown_import_is_404(client: httpx.AsyncClient, admin_headers: d
 async def test_rejected_rows_report_pages_in_file_order(
     imports_client: httpx.AsyncClient,
     admin_headers: dict[str, str],
-    upload_dir: Path,
+    storage_server: LocalStorage,
     cleanup_jobs: list[int],
     owner_db: psycopg.Connection[Any],
 ) -> None:
-    write_csv(upload_dir, "bad.csv")
+    put_csv(storage_server, "bad.csv")
     job = (
         await imports_client.post(
-            "/v1/imports", json={"kind": "transactions", "file_path": "bad.csv"}, headers=admin_headers
+            "/v1/imports",
+            json={"kind": "transactions", "storage_object": {"bucket": "imports", "path": "bad.csv"}},
+            headers=admin_headers,
         )
     ).json()
     cleanup_jobs.append(job["id"])

@@ -1,4 +1,4 @@
-"""Imports from a Supabase Storage object: streamed into the upload directory, then queued."""
+"""Imports from a Supabase Storage object: hashed as it streams through the API (never onto its disk), queued."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,23 +16,16 @@ AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
-async def client(app_client: AppClient, storage_server: Any, tmp_path: Path) -> Any:
+async def client(app_client: AppClient, storage_server: Any) -> Any:
     storage_server.clear()
-    async with app_client(
-        supabase_storage_url=storage_server.url, api_upload_dir=str(tmp_path), api_upload_max_bytes=4096
-    ) as client:
+    async with app_client(supabase_storage_url=storage_server.url, api_upload_max_bytes=4096) as client:
         yield client
-
-
-def files_in(directory: Path) -> list[str]:
-    return sorted(path.name for path in directory.iterdir())
 
 
 async def test_storage_object_is_downloaded_and_queued(
     client: httpx.AsyncClient,
     storage_server: Any,
     admin_headers: dict[str, str],
-    tmp_path: Path,
     owner_db: psycopg.Connection[Any],
 ) -> None:
     content = f"user_id,txn_date,descriptor,amount\nu,2026-11-01,SHOP {uuid.uuid4().hex},1.00\n".encode()
@@ -48,7 +40,9 @@ async def test_storage_object_is_downloaded_and_queued(
     owner_db.execute("select private.cancel_import_job(%s)", (job["id"],))
     assert job["file_sha256"] == hashlib.sha256(content).hexdigest()
     assert job["file_size"] == len(content)
-    assert files_in(tmp_path) == [Path(job["file_path"]).name]
+    assert (job["storage_bucket"], job["file_path"]) == ("imports", "2026/11/batch 1.csv")
+    assert job["storage_etag"]
+    assert storage_server.objects.read("imports", "2026/11/batch 1.csv") == content  # the admin's object stays
 
 
 @pytest.mark.parametrize(
@@ -59,7 +53,6 @@ async def test_missing_or_oversized_objects_leave_nothing(
     client: httpx.AsyncClient,
     storage_server: Any,
     admin_headers: dict[str, str],
-    tmp_path: Path,
     objects: dict[str, bytes],
     status: int,
 ) -> None:
@@ -71,7 +64,6 @@ async def test_missing_or_oversized_objects_leave_nothing(
         headers=admin_headers,
     )
     assert response.status_code == status
-    assert files_in(tmp_path) == []
 
 
 async def test_unreachable_storage_is_502(app_client: AppClient, admin_headers: dict[str, str], dead_url: str) -> None:
@@ -84,7 +76,7 @@ async def test_unreachable_storage_is_502(app_client: AppClient, admin_headers: 
     assert response.status_code == 502
 
 
-async def test_exactly_one_source(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
-    both = {"kind": "transactions", "file_path": "a.csv", "storage_object": {"bucket": "b", "path": "a.csv"}}
-    for body in ({"kind": "transactions"}, both):
+async def test_a_storage_object_is_required(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
+    server_path = {"kind": "transactions", "file_path": "a.csv", "storage_object": {"bucket": "b", "path": "a.csv"}}
+    for body in ({"kind": "transactions"}, server_path):
         assert (await client.post("/v1/imports", json=body, headers=admin_headers)).status_code == 422

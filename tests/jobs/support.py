@@ -62,7 +62,7 @@ def mappings_csv(path: Path, rows: int) -> Path:
 
 
 def register(conn: psycopg.Connection[Any], path: Path, kind: str = "transactions", force: bool = False) -> ImportJob:
-    return create_import(conn, kind=kind, file_path=path, force=force)
+    return create_import(conn, kind=kind, file=path, force=force)
 
 
 def run_inline(db_url: str, job: ImportJob, chunk_rows: int | None = None) -> str | None:

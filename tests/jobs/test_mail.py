@@ -34,7 +34,7 @@ def catcher(tmp_path: Path) -> Any:
 def finished_import_mail(conn: psycopg.Connection[Any], settings: Settings, path: Path) -> tuple[int, int]:
     """An import started by the seeded admin, run to its end with one rejected line: (import id, mail id)."""
     transactions_csv(path, 3, extra_lines=["not-a-uuid,2026-03-01,SHOP,1.00,x"])
-    job = create_import(conn, kind="transactions", file_path=path, created_by=UUID(ADMIN_ID))
+    job = create_import(conn, kind="transactions", file=path, created_by=UUID(ADMIN_ID))
     assert run_inline(settings.db_url, job) == "succeeded"
     rows = conn.execute(
         "select id from private.mail_outbox where job_kind = 'import' and job_id = %s", (job.id,)

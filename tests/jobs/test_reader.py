@@ -14,6 +14,7 @@ from jobs.errors import PermanentJobError
 from jobs.imports.columns import KINDS, map_header
 from jobs.imports.lines import READ_BLOCK, LineSource
 from jobs.imports.reader import ChunkReader, read_header
+from jobs.imports.source import FileOpener
 
 CAP = 100
 TOO_LONG = f"row longer than {CAP} bytes"
@@ -22,15 +23,19 @@ USER = "00000000-0000-4000-a000-000000000002"
 HEADER = b"user_id,txn_date,descriptor,amount\n"
 
 
+def opener(path: Path) -> FileOpener:
+    return lambda: path.open("rb")
+
+
 def row(n: int, newline: bytes = b"\n") -> bytes:
     return f"{USER},2026-03-01,SHOP {n},{n}.00".encode() + newline
 
 
 def read_all(path: Path, chunk_lines: int = 50, cap: int = CAP) -> tuple[list[list[str]], dict[int, str], int, int]:
     """(COPY rows, {line: reason} of the rejections, the last chunk's end offset and end line)."""
-    header, offset, line = read_header(path, 100_000, cap)
+    header, offset, line = read_header(opener(path), 100_000, cap)
     reader = ChunkReader(
-        path,
+        opener(path),
         KINDS["transactions"],
         map_header(KINDS["transactions"], header),
         chunk_lines=chunk_lines,
@@ -118,9 +123,9 @@ def test_crlf_lines_long_and_short(tmp_path: Path) -> None:
 def test_resuming_at_any_checkpoint_after_a_long_line_reads_the_same_rows(tmp_path: Path) -> None:
     path = tmp_path / "resume.csv"
     path.write_bytes(HEADER + row(1) + b"L" * 1000 + b"\n" + row(2) + row(3) + b"M" * 300)
-    header, offset, line = read_header(path, 100_000, CAP)
+    header, offset, line = read_header(opener(path), 100_000, CAP)
     reader = ChunkReader(
-        path, KINDS["transactions"], map_header(KINDS["transactions"], header),
+        opener(path), KINDS["transactions"], map_header(KINDS["transactions"], header),
         chunk_lines=1, max_field_chars=100_000, max_row_bytes=CAP, merchant_key=str.lower,
     )  # fmt: skip
     straight = [(c.copy_data, c.end_offset, c.end_line) for c in reader.chunks(offset, line)]
@@ -169,4 +174,4 @@ def test_a_header_longer_than_the_cap_fails_the_job(tmp_path: Path) -> None:
     path = tmp_path / "header.csv"
     path.write_bytes(b"user_id," + b"x" * 200 + b"\n" + row(1))
     with pytest.raises(PermanentJobError, match=f"header row is longer than {CAP} bytes"):
-        read_header(path, 100_000, CAP)
+        read_header(opener(path), 100_000, CAP)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cli.commands.import_ import ProgressPrinter, follow
-from jobs.imports.service import PROGRESS_EVENT, PROGRESS_TOPIC, cancel_import, create_import, get_import
+from jobs.imports.service import PROGRESS_EVENT, PROGRESS_TOPIC, StoredFile, cancel_import, create_import, get_import
 from kamioi.db import connect
 from kamioi.progress import ListenFeed
 from kamioi.settings import Settings
@@ -23,7 +23,9 @@ def test_follow_ends_on_the_message_that_the_job_finished(settings: Settings, tm
     path = tmp_path / "a.csv"
     path.write_text(f"user_id,date,descriptor,amount\n{'0' * 8},2026-03-01,SHOP {time.time_ns()},1.00\n")
     with connect(settings.db_url, autocommit=True) as conn:
-        job = create_import(conn, kind="transactions", file_path=path, sha256=f"{time.time_ns():064x}", size=1)
+        job = create_import(
+            conn, kind="transactions", file=StoredFile(path=str(path), sha256=f"{time.time_ns():064x}", size=1)
+        )
         try:
             messages = [
                 {"id": job.id, "state": "running", "processed_rows": 500, "total_rows": 1000},

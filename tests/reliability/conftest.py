@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -90,20 +89,13 @@ def storage_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def upload_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("reliability-uploads")
-
-
-@pytest.fixture(scope="session")
-def api_settings(settings: Settings, upload_dir: Path, storage_url: str) -> Settings:
-    return settings.model_copy(
-        update={**GENEROUS_LIMITS, "api_upload_dir": str(upload_dir), "supabase_storage_url": storage_url}
-    )
+def api_settings(settings: Settings, storage_url: str) -> Settings:
+    return settings.model_copy(update={**GENEROUS_LIMITS, "supabase_storage_url": storage_url})
 
 
 @pytest.fixture(scope="module")
 async def client(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The API in process (lifespan run), with generous rate limits and a private upload directory."""
+    """The API in process (lifespan run), with generous rate limits; its Storage has no objects."""
     app = create_app(api_settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -14,10 +14,12 @@ import httpx
 import psycopg
 import pytest
 
+from api.main import create_app
 from jobs.imports.report import iter_rejections_csv
 from jobs.imports.service import ImportJob, create_import, get_import
 from jobs.inline import InlineRun
 from kamioi.settings import Settings
+from tests.conftest import LocalStorage
 from tests.reliability.support import wait_for_quiet_queue, wait_until
 
 # The stack's own worker would race this module's runs for their jobs.
@@ -57,7 +59,7 @@ def rejected_lines(conn: psycopg.Connection[Any], job_id: int) -> dict[int, str]
 
 def run_import(conn: psycopg.Connection[Any], settings: Settings, path: Path) -> ImportJob:
     """Register the file and run its job here (or let a stack worker that claims it first finish it)."""
-    job = create_import(conn, kind="transactions", file_path=path)
+    job = create_import(conn, kind="transactions", file=path)
     assert job.queue_job_id is not None
     jobs_settings = Settings(KAMIOI_IMPORT_CHUNK_ROWS=50, KAMIOI_JOBS_LEASE_SECONDS=10.0)
     InlineRun(settings.db_url, job.queue_job_id, jobs_settings).run()
@@ -183,20 +185,23 @@ def test_a_utf8_bom_and_crlf_are_fine(
 
 
 async def test_upload_filename_cannot_choose_where_the_file_goes(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], upload_dir: Path, conn: psycopg.Connection[Any],
-    tag: str,
+    api_settings: Settings, storage_server: LocalStorage, admin_headers: dict[str, str],
+    conn: psycopg.Connection[Any], tag: str,
 ) -> None:  # fmt: skip
     target = Path("/tmp") / f"kamioi-traversal-{tag}.csv"
-    response = await client.post(
-        "/v1/imports/upload",
-        params={"kind": "transactions"},
-        files={"file": (f"../../../../../..{target}", HEADER + good_lines(tag, 0, 2))},
-        headers=admin_headers,
-    )
+    app = create_app(api_settings.model_copy(update={"supabase_storage_url": storage_server.url}))
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.post(
+            "/v1/imports/upload",
+            params={"kind": "transactions"},
+            files={"file": (f"../../../../../..{target}", HEADER + good_lines(tag, 0, 2))},
+            headers=admin_headers,
+        )
     assert response.status_code == 201, response.text
     job = response.json()
     conn.execute("select private.cancel_import_job(%s)", (job["id"],))
     assert not target.exists()
-    stored = Path(job["file_path"])
-    assert stored.parent in (upload_dir, upload_dir.resolve())  # noqa: ASYNC240
-    assert stored.name != target.name
+    assert job["storage_bucket"] == api_settings.import_bucket
+    assert ".." not in job["file_path"].split("/") and target.name not in job["file_path"]
+    assert storage_server.objects.file(job["storage_bucket"], job["file_path"]).is_file()

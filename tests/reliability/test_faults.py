@@ -21,15 +21,16 @@ from bench.drills.scenarios import (
     DrillResult,
     cache_outage_under_load,
     database_outage_during_import,
-    disk_full_upload,
     kill_worker_during_import,
     llm_outage_during_mapping,
+    storage_full_upload,
     wait_for,
 )
 from bench.drills.tcp_proxy import TcpProxy
 from kamioi.settings import Settings
 from local_stack.keys import KeyMaterial
 from local_stack.standins.llm_server import serve_in_thread
+from local_stack.standins.storage_server import serve_in_thread as storage_in_thread
 from local_stack.tokens import access_token_claims, sign
 
 # The stack's own worker would race this module's runs for their jobs.
@@ -60,7 +61,7 @@ def upstash(settings: Settings, work_dir: Path) -> Iterator[UpstashProxyProcess]
 
 @pytest.fixture(scope="module")
 def tiny_disk(work_dir: Path) -> Iterator[Path | None]:
-    """A 1 MB tmpfs for the upload directory (needs root); None where mounting is not allowed."""
+    """A 1 MB tmpfs for the Storage stand-in's objects (needs root); None where mounting is not allowed."""
     mount_point = work_dir / "tiny-disk"
     mount_point.mkdir()
     mounted = subprocess.run(
@@ -75,11 +76,20 @@ def tiny_disk(work_dir: Path) -> Iterator[Path | None]:
 def api(
     settings: Settings, relay: TcpProxy, upstash: UpstashProxyProcess, tiny_disk: Path | None, work_dir: Path
 ) -> Iterator[ApiProcess]:
+    root = tiny_disk or work_dir / "objects"
+    keys = {"secret_key": settings.supabase_secret_key, "jwt_secret": settings.supabase_jwt_secret}
+    with storage_in_thread(root, **keys) as storage:
+        yield from _api_process(settings, relay, upstash, work_dir, storage)
+
+
+def _api_process(
+    settings: Settings, relay: TcpProxy, upstash: UpstashProxyProcess, work_dir: Path, storage: str
+) -> Iterator[ApiProcess]:
     env = {
         "DATABASE_URL": relay.relay_url(settings.db_url),
         "UPSTASH_REDIS_REST_URL": upstash.url,
         "UPSTASH_REDIS_REST_TOKEN": settings.upstash_redis_rest_token,
-        "API_UPLOAD_DIR": str(tiny_disk or work_dir / "uploads"),
+        "SUPABASE_STORAGE_URL": storage,
         "API_RATE_READS_PER_MINUTE": "1000000",
         "API_RATE_WRITES_PER_MINUTE": "1000000",
         "API_RATE_UPLOADS_PER_HOUR": "1000000",
@@ -133,12 +143,12 @@ def test_llm_errors_and_timeouts_during_mapping(env: DrillEnv) -> None:
         check(llm_outage_during_mapping(env, llm_url, merchants=60, outage_s=4, timeout_s=0.5))
 
 
-def test_disk_full_while_writing_an_upload(
+def test_storage_full_while_an_upload_streams_in(
     settings: Settings, api: ApiProcess, admin_headers: dict[str, str], tiny_disk: Path | None
 ) -> None:
     if tiny_disk is None:
         pytest.skip("mounting a tmpfs is not permitted here (needs root): `python -m bench.faults` says the same")
-    check(disk_full_upload(settings.db_url, api.url, admin_headers, tiny_disk, too_big=2_000_000))
+    check(storage_full_upload(settings.db_url, api.url, admin_headers, tiny_disk, too_big=2_000_000))
 
 
 def test_metrics_say_when_the_database_is_away(relay: TcpProxy, api: ApiProcess) -> None:

@@ -117,6 +117,9 @@ API_CASES: dict[str, tuple[Callable[[str], Request], frozenset[int]]] = {
     "import force": (lambda i: ("POST", "/v1/imports", body(kind="transactions", file_path="a", force=i)), REFUSED),
     "upload kind": (lambda i: ("POST", "/v1/imports/upload", {"params": {"kind": i}}), REFUSED),
     "upload force": (lambda i: ("POST", "/v1/imports/upload", {"params": {"kind": "mappings", "force": i}}), REFUSED),
+    # Free text reduced to a safe object name ([A-Za-z0-9._-]) under a random folder, never SQL; this
+    # suite's Storage refuses every request, so signing is a 502 (the path it asked for stays in the bucket).
+    "upload filename": (lambda i: ("POST", "/v1/imports/uploads", body(filename=i)), frozenset({422, 502})),
 }
 
 
@@ -212,6 +215,7 @@ def covered_inputs() -> set[tuple[str, str]]:
         "import force": ("/v1/imports", "force"),
         "upload kind": ("/v1/imports/upload", "kind"),
         "upload force": ("/v1/imports/upload", "force"),
+        "upload filename": ("/v1/imports/uploads", "filename"),
     }
     return (
         set(names.values())

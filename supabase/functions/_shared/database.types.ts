@@ -186,6 +186,8 @@ export type Database = {
           "rows_per_second": number | null;
           "started_at": string | null;
           "state": string;
+          "storage_bucket": string | null;
+          "storage_etag": string | null;
           "total_rows": number | null;
           "total_rows_exact": boolean;
           "updated_at": string;
@@ -216,6 +218,8 @@ export type Database = {
           "rows_per_second"?: number | null;
           "started_at"?: string | null;
           "state"?: string;
+          "storage_bucket"?: string | null;
+          "storage_etag"?: string | null;
           "total_rows"?: number | null;
           "total_rows_exact"?: boolean;
           "updated_at"?: string;
@@ -245,6 +249,8 @@ export type Database = {
           "rows_per_second"?: number | null;
           "started_at"?: string | null;
           "state"?: string;
+          "storage_bucket"?: string | null;
+          "storage_etag"?: string | null;
           "total_rows"?: number | null;
           "total_rows_exact"?: boolean;
           "updated_at"?: string;
