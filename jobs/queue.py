@@ -69,9 +69,7 @@ def claim(
     return [Job(**row) for row in rows]
 
 
-def seconds_until_next(
-    conn: psycopg.Connection[Any], kinds: list[str], lanes: list[str] | None = None
-) -> float | None:
+def seconds_until_next(conn: psycopg.Connection[Any], kinds: list[str], lanes: list[str] | None = None) -> float | None:
     """Seconds until the next queued job of these kinds (and lanes) is due, on the database clock (None: none)."""
     row = conn.execute("select private.seconds_until_next_job(%s, %s)", (kinds, lanes)).fetchone()
     return None if row is None or row[0] is None else float(row[0])
