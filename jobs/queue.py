@@ -50,6 +50,22 @@ def enqueue(
     return int(row[0])
 
 
+def state(conn: psycopg.Connection[Any], job_id: int) -> str | None:
+    """The job's state (None: no such job)."""
+    row = conn.execute("select state from private.job_queue where id = %s", (job_id,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def active_job(conn: psycopg.Connection[Any], kind: str, payload_key: str, value: str) -> int | None:
+    """The newest queued or running job of `kind` whose payload has `payload_key` = `value`."""
+    row = conn.execute(
+        "select id from private.job_queue where kind = %s and payload ->> %s = %s"
+        " and state in ('queued', 'running') order by id desc limit 1",
+        (kind, payload_key, value),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
 def claim(
     conn: psycopg.Connection[Any],
     worker_id: str,
