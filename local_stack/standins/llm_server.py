@@ -28,15 +28,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from kamioi.mapping.prompt import extract_batch
-from local_stack.standins.server import (
-    FakeServerControl,
-    FaultModes,
-    FaultState,
-    ModeChange,
-    serve_app_in_thread,
-    socket_root,
-    uvicorn_server,
-)
+from local_stack.standins import server
 
 Mode = Literal[
     "good",  # every merchant answered
@@ -89,7 +81,7 @@ SCHEMA_BREAKS: tuple[dict[str, Any], ...] = (
 
 
 @dataclass
-class FakeState(FaultState):
+class FakeState(server.FaultState):
     last_body: Any = None
     last_authorization: str | None = None
 
@@ -97,7 +89,7 @@ class FakeState(FaultState):
         return super().stats() | {"last_body": self.last_body, "last_authorization": self.last_authorization}
 
 
-class LLMModeChange(ModeChange):
+class LLMModeChange(server.ModeChange):
     mode: Mode
 
 
@@ -190,7 +182,7 @@ async def respond(state: FakeState, body: Any, request_no: int) -> JSONResponse:
 
 def create_app(mode: Mode = "good", *, fail_first: int = 2, slow_s: float = 2.0) -> FastAPI:
     app = FastAPI(title="fake OpenAI-compatible LLM")
-    modes = FaultModes(FakeState(mode=mode, fail_first=fail_first, slow_s=slow_s), LLMModeChange)
+    modes = server.FaultModes(FakeState(mode=mode, fail_first=fail_first, slow_s=slow_s), LLMModeChange)
     modes.install(app)
 
     async def chat_completions(request: Request) -> Response:
@@ -210,7 +202,7 @@ def create_app(mode: Mode = "good", *, fail_first: int = 2, slow_s: float = 2.0)
     return app
 
 
-class FakeLLMControl(FakeServerControl):
+class FakeLLMControl(server.FakeServerControl):
     """Control client of this server; base_url is what an OpenAI-compatible client uses."""
 
     api_path = "/v1"
@@ -221,7 +213,9 @@ def serve_in_thread(
     mode: Mode = "good", *, host: str = "127.0.0.1", port: int = 0, fail_first: int = 2, slow_s: float = 2.0
 ) -> Iterator[str]:
     """Run the server on a background thread; yields the base URL (http://host:port/v1)."""
-    with serve_app_in_thread(create_app(mode, fail_first=fail_first, slow_s=slow_s), host=host, port=port) as root:
+    with server.serve_app_in_thread(
+        create_app(mode, fail_first=fail_first, slow_s=slow_s), host=host, port=port
+    ) as root:
         yield root + "/v1"
 
 
@@ -234,8 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow-s", type=float, default=2.0, help="delay in slow mode")
     args = parser.parse_args(argv)
     sock = socket.create_server((args.host, args.port))
-    print(f"fake LLM server listening on {socket_root(sock)}/v1", flush=True)
-    uvicorn_server(create_app(args.mode, fail_first=args.fail_first, slow_s=args.slow_s)).run(sockets=[sock])
+    print(f"fake LLM server listening on {server.socket_root(sock)}/v1", flush=True)
+    server.uvicorn_server(create_app(args.mode, fail_first=args.fail_first, slow_s=args.slow_s)).run(sockets=[sock])
 
 
 if __name__ == "__main__":

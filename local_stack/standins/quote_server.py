@@ -32,15 +32,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from kamioi.prices.sample import sample_prices
-from local_stack.standins.server import (
-    FakeServerControl,
-    FaultModes,
-    FaultState,
-    ModeChange,
-    serve_app_in_thread,
-    socket_root,
-    uvicorn_server,
-)
+from local_stack.standins import server
 
 Mode = Literal[
     "good",  # known tickers priced now, unknown ones all-zero
@@ -61,7 +53,7 @@ UNKNOWN_QUOTE: dict[str, Any] = {"c": 0, "d": None, "dp": None, "h": 0, "l": 0, 
 
 
 @dataclass
-class FakeState(FaultState):
+class FakeState(server.FaultState):
     stale_s: float = 7 * 86400.0
     symbols: Counter[str] = field(default_factory=Counter)
 
@@ -69,7 +61,7 @@ class FakeState(FaultState):
         return super().stats() | {"symbols": dict(self.symbols)}
 
 
-class QuoteModeChange(ModeChange):
+class QuoteModeChange(server.ModeChange):
     mode: Mode
     stale_s: float | None = Field(default=None, ge=0)
 
@@ -129,7 +121,7 @@ async def respond(state: FakeState, symbol: str, request_no: int, prices: dict[s
 
 def create_app(mode: Mode = "good", *, token: str = DEFAULT_TOKEN, fail_first: int = 2, slow_s: float = 2.0) -> FastAPI:
     app = FastAPI(title="fake Finnhub quote API")
-    modes = FaultModes(FakeState(mode=mode, fail_first=fail_first, slow_s=slow_s), QuoteModeChange)
+    modes = server.FaultModes(FakeState(mode=mode, fail_first=fail_first, slow_s=slow_s), QuoteModeChange)
     modes.install(app)
     prices = sample_prices()
 
@@ -147,7 +139,7 @@ def create_app(mode: Mode = "good", *, token: str = DEFAULT_TOKEN, fail_first: i
     return app
 
 
-class FakeQuoteControl(FakeServerControl):
+class FakeQuoteControl(server.FakeServerControl):
     """Control client of this server; base_url is what a Finnhub client (PRICE_API_BASE_URL) uses."""
 
     api_path = "/api/v1"
@@ -165,7 +157,7 @@ def serve_in_thread(
 ) -> Iterator[str]:
     """Run the server on a background thread; yields the base URL (http://host:port/api/v1)."""
     app = create_app(mode, token=token, fail_first=fail_first, slow_s=slow_s)
-    with serve_app_in_thread(app, host=host, port=port) as root:
+    with server.serve_app_in_thread(app, host=host, port=port) as root:
         yield root + "/api/v1"
 
 
@@ -179,9 +171,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow-s", type=float, default=2.0, help="delay in slow mode")
     args = parser.parse_args(argv)
     sock = socket.create_server((args.host, args.port))
-    print(f"fake quote server listening on {socket_root(sock)}/api/v1", flush=True)
+    print(f"fake quote server listening on {server.socket_root(sock)}/api/v1", flush=True)
     app = create_app(args.mode, token=args.token, fail_first=args.fail_first, slow_s=args.slow_s)
-    uvicorn_server(app).run(sockets=[sock])
+    server.uvicorn_server(app).run(sockets=[sock])
 
 
 if __name__ == "__main__":
