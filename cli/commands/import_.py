@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 import psycopg
 
+from cli.local_run import worker_serves
 from jobs.imports.handler import IMPORT_JOB_KIND
 from jobs.imports.report import iter_rejections_csv
 from jobs.imports.service import (
@@ -40,7 +41,6 @@ from jobs.imports.service import (
     retry_import,
 )
 from jobs.inline import InlineRun
-from jobs.queue import live_workers
 from kamioi.db import connect
 from kamioi.progress import JobProgressFeed, Payload, open_job_progress
 from kamioi.settings import Settings, get_settings
@@ -258,8 +258,7 @@ def _retry(args: argparse.Namespace) -> int:
 
 def _worker_ready(conn: psycopg.Connection[Any], args: argparse.Namespace) -> bool:
     """Someone will run the job: a live import worker, or this process (--inline), or nobody waits."""
-    lease_seconds = get_settings().lease_seconds
-    if args.inline or args.no_wait or live_workers(conn, IMPORT_JOB_KIND, 3 * lease_seconds):
+    if args.inline or args.no_wait or worker_serves(conn, IMPORT_JOB_KIND, get_settings()):
         return True
     print(
         "kamioi import: no worker is running for imports; start one (`python -m jobs worker`)"

@@ -97,7 +97,7 @@ def test_export_follows_the_job_and_prints_its_link(settings: Settings) -> None:
         cwd=PROJECT_ROOT, env={**os.environ, **JOBS_ENV}, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "no worker serves exports: running it here" in done.stderr  # the stack's worker is paused
+    assert "no worker serves exports.csv jobs: running it here" in done.stderr  # the stack's worker is paused
     rows = [line for line in done.stderr.splitlines() if line.rstrip().endswith(".csv")]
     assert rows and "rows:" in rows[-1]
     assert done.stdout.strip().startswith("http")  # the signed link of the Storage copy
