@@ -362,6 +362,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -389,6 +390,7 @@ export type Database = {
           "merchant_name": string;
           "model"?: string | null;
           "next_attempt_at"?: string | null;
+          "note"?: string | null;
           "prompt_version"?: string | null;
           "provider_attempts"?: number;
           "provider_error"?: string | null;
@@ -415,6 +417,7 @@ export type Database = {
           "merchant_name"?: string;
           "model"?: string | null;
           "next_attempt_at"?: string | null;
+          "note"?: string | null;
           "prompt_version"?: string | null;
           "provider_attempts"?: number;
           "provider_error"?: string | null;
@@ -642,6 +645,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -810,6 +814,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -862,6 +867,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -897,6 +903,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
