@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     # How long a rendered admin aggregate is replayed per process (api.replay); 0 turns replay off.
     api_replay_s: float = Field(default=1.0, alias="API_REPLAY_S")
     api_cache_op_timeout_s: float = Field(default=0.5, alias="API_CACHE_OP_TIMEOUT_S")
+    # How long a user's profile role is remembered per process (api.roles); a role change clears it at once.
+    api_role_cache_s: float = Field(default=5.0, ge=0, le=5, alias="API_ROLE_CACHE_S")
     api_rate_uploads_per_hour: int = Field(default=5, alias="API_RATE_UPLOADS_PER_HOUR")
     api_rate_writes_per_minute: int = Field(default=60, alias="API_RATE_WRITES_PER_MINUTE")
     api_rate_reads_per_minute: int = Field(default=600, alias="API_RATE_READS_PER_MINUTE")
