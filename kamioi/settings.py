@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     export_dir: str = Field(default="", alias="EXPORT_DIR")  # empty: <state_dir>/exports
     # Finished exports are uploaded here and linked with a signed URL; empty: only the API serves them.
     export_bucket: str = Field(default="exports", alias="EXPORT_BUCKET")  # empty: <state_dir>/uploads
+    # How long a signed export download link works; signed anew each time its admin reads the export.
+    export_link_ttl_s: int = Field(default=300, ge=10, le=3600, alias="EXPORT_LINK_TTL_S")
     api_upload_max_bytes: int = Field(default=512 * 1024 * 1024, alias="API_UPLOAD_MAX_BYTES")
     api_db_pool_min: int = Field(default=1, alias="API_DB_POOL_MIN")
     api_db_pool_max: int = Field(default=10, alias="API_DB_POOL_MAX")

@@ -10,7 +10,7 @@ from api.db import Pool, as_caller, as_owner
 
 COLUMNS = (
     "id, list, filters, sort, state, rows_written, bytes_written, file_name, file_sha256, download_url,"
-    " attempts, error, cancel_requested, created_at, started_at, finished_at"
+    " attempts, error, cancel_requested, created_at, started_at, finished_at, storage_bucket, storage_path"
 )
 
 
@@ -30,6 +30,7 @@ async def create(
 
 
 async def get(pool: Pool, caller: Principal, export_id: int, *, timeout_s: float) -> dict[str, Any] | None:
+    """The export as the caller may read it: an admin reads only their own (RLS), the secret key all."""
     async with as_caller(pool, caller, read_only=True, timeout_s=timeout_s, path="/export_jobs") as cur:
         await cur.execute(f"select {COLUMNS} from public.export_jobs where id = %s", (export_id,))
         return await cur.fetchone()

@@ -84,6 +84,8 @@ export type Database = {
           "sort": string | null;
           "started_at": string | null;
           "state": string;
+          "storage_bucket": string | null;
+          "storage_path": string | null;
           "updated_at": string;
         };
         ComputedFields: never;
@@ -107,6 +109,8 @@ export type Database = {
           "sort"?: string | null;
           "started_at"?: string | null;
           "state"?: string;
+          "storage_bucket"?: string | null;
+          "storage_path"?: string | null;
           "updated_at"?: string;
         };
         Update: {
@@ -129,6 +133,8 @@ export type Database = {
           "sort"?: string | null;
           "started_at"?: string | null;
           "state"?: string;
+          "storage_bucket"?: string | null;
+          "storage_path"?: string | null;
           "updated_at"?: string;
         };
         Relationships: [];
