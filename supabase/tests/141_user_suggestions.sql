@@ -1,9 +1,10 @@
 -- Users' mapping suggestions through the Data API, attacked as a user: only merchant, company,
 -- ticker, category and a note are theirs; lengths and a per-user rate are bounded; bulk approval
--- by filter never approves a suggestion; nobody stores an infinite created_at.
+-- by filter never approves a suggestion; nobody stores an infinite created_at. And an export is read
+-- only by the admin who asked for it.
 begin;
 \ir _helpers.psql
-select plan(32);
+select plan(35);
 
 select tests.create_user('mallory141@test.local') as mallory \gset
 select tests.create_user('eve141@test.local') as eve \gset
@@ -145,6 +146,19 @@ select is(
   (select reviewed_count from private.bulk_review_mappings_chunk_keys(
      'approved', :'admin', '{"filter": {"source": "user", "merchant_key": "pgtap141:target"}}')),
   0, 'not even when the filter asks for users'' suggestions');
+
+-- Exports are their requesting admin's alone ----------------------------------------------------
+select tests.clear_authentication();
+select tests.create_user('root2-141@test.local', 'admin') as admin2 \gset
+select id as export_id from private.create_export_job('users', '{}', null, :'admin') \gset
+select tests.authenticate_as(:'admin2');
+select is_empty(format('select * from public.export_jobs where id = %s', :'export_id'),
+  'another admin reads nothing of an admin''s export (nor its link)');
+select tests.authenticate_as(:'admin');
+select is((select count(*)::int from public.export_jobs where id = :'export_id'), 1,
+  'the admin who asked reads it');
+select is((select download_url from public.export_jobs where id = :'export_id'), null,
+  'and no link is stored before it is done');
 
 select * from finish();
 rollback;
