@@ -1,10 +1,10 @@
 -- Users' mapping suggestions through the Data API, attacked as a user: only merchant, company,
 -- ticker, category and a note are theirs; lengths and a per-user rate are bounded; bulk approval
--- by filter never approves a suggestion; nobody stores an infinite created_at. And an export is read
--- only by the admin who asked for it.
+-- by filter never approves a suggestion; nobody stores an infinite created_at. A profile's display
+-- name is bounded too, and an export is read only by the admin who asked for it.
 begin;
 \ir _helpers.psql
-select plan(35);
+select plan(37);
 
 select tests.create_user('mallory141@test.local') as mallory \gset
 select tests.create_user('eve141@test.local') as eve \gset
@@ -146,6 +146,18 @@ select is(
   (select reviewed_count from private.bulk_review_mappings_chunk_keys(
      'approved', :'admin', '{"filter": {"source": "user", "merchant_key": "pgtap141:target"}}')),
   0, 'not even when the filter asks for users'' suggestions');
+
+-- A profile's display name is bounded too ----------------------------------------------------------
+select tests.authenticate_as(:'alice');
+select throws_ok(
+  format($$update public.profiles set display_name = repeat('x', 5 * 1024 * 1024) where id = '%s'$$, :'alice'),
+  '23514', null, 'a user cannot give themselves a 5 MB display name');
+select tests.clear_authentication();
+insert into auth.users (id, aud, role, email, raw_user_meta_data)
+values ('00000000-0000-4000-a141-000000000001', 'authenticated', 'authenticated', 'long141@test.local',
+        jsonb_build_object('display_name', repeat('y', 5000)));
+select is((select char_length(display_name) from public.profiles where id = '00000000-0000-4000-a141-000000000001'),
+  200, 'a sign-up with a long display name gets it cut to 200 characters');
 
 -- Exports are their requesting admin's alone ----------------------------------------------------
 select tests.clear_authentication();
