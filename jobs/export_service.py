@@ -17,7 +17,8 @@ from psycopg.types.json import Jsonb
 
 COLUMNS = (
     "id, list, filters, sort, state, queue_job_id, rows_written, bytes_written, file_name, file_sha256,"
-    " download_url, attempts, error, cancel_requested, created_at, started_at, finished_at"
+    " download_url, attempts, error, cancel_requested, created_at, started_at, finished_at, storage_bucket,"
+    " storage_path"
 )
 
 

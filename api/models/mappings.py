@@ -75,7 +75,8 @@ class BulkReviewFilter(BaseModel):
 
 
 class BulkReviewRequest(BaseModel):
-    """Exactly one of `ids` (up to 1000 mappings) or `filter`. Only pending mappings change."""
+    """Exactly one of `ids` (up to 1000 mappings) or `filter`. Only pending mappings change. Approval by
+    filter never approves a user's suggestion (source user): approve those by id."""
 
     model_config = ConfigDict(extra="forbid")
 

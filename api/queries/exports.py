@@ -28,6 +28,7 @@ async def create(
 
 
 async def get(pool: Pool, caller: Principal, export_id: int, *, timeout_s: float) -> dict[str, Any] | None:
+    """The export as the caller may read it: an admin reads only their own (RLS), the secret key all."""
     call = export_service.get_call(export_id)
     async with as_caller(pool, caller, read_only=True, timeout_s=timeout_s, path="/export_jobs") as cur:
         await cur.execute(call.sql, call.params)

@@ -63,8 +63,8 @@ select is(public.dashboard_stats(), tests.fresh_stats(), 'stats match COUNT/SUM 
 
 -- single-row inserts by different roles
 select tests.authenticate_as(:'alice');
-insert into public.llm_mappings (merchant_name, merchant_key, source, submitted_by, confidence, category)
-values ('MY CAFE', 'my cafe', 'user', :'alice', 0.5, 'FOOD_AND_DRINK');
+insert into public.llm_mappings (merchant_name, merchant_key, source, submitted_by, category)
+values ('MY CAFE', 'my cafe', 'user', :'alice', 'FOOD_AND_DRINK');
 select tests.authenticate_as(:'admin');
 insert into public.llm_mappings (merchant_name, merchant_key, status, admin_approved, confidence, category)
 values ('SHELL', 'shell', 'approved', true, 0.99, 'TRANSPORTATION');

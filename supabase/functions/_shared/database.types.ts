@@ -84,6 +84,8 @@ export type Database = {
           "sort": string | null;
           "started_at": string | null;
           "state": string;
+          "storage_bucket": string | null;
+          "storage_path": string | null;
           "updated_at": string;
         };
         ComputedFields: never;
@@ -107,6 +109,8 @@ export type Database = {
           "sort"?: string | null;
           "started_at"?: string | null;
           "state"?: string;
+          "storage_bucket"?: string | null;
+          "storage_path"?: string | null;
           "updated_at"?: string;
         };
         Update: {
@@ -129,6 +133,8 @@ export type Database = {
           "sort"?: string | null;
           "started_at"?: string | null;
           "state"?: string;
+          "storage_bucket"?: string | null;
+          "storage_path"?: string | null;
           "updated_at"?: string;
         };
         Relationships: [];
@@ -362,6 +368,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -389,6 +396,7 @@ export type Database = {
           "merchant_name": string;
           "model"?: string | null;
           "next_attempt_at"?: string | null;
+          "note"?: string | null;
           "prompt_version"?: string | null;
           "provider_attempts"?: number;
           "provider_error"?: string | null;
@@ -415,6 +423,7 @@ export type Database = {
           "merchant_name"?: string;
           "model"?: string | null;
           "next_attempt_at"?: string | null;
+          "note"?: string | null;
           "prompt_version"?: string | null;
           "provider_attempts"?: number;
           "provider_error"?: string | null;
@@ -642,6 +651,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -810,6 +820,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -862,6 +873,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -897,6 +909,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
