@@ -98,7 +98,9 @@ class Stack:
             self.replica.initialize()
             self.replica.start()
         with log.step("redis-server"):
-            self.redis.start()
+            if self.redis.start():
+                # A proxy still running from before holds connections to the old server (or its URL).
+                upstash_proxy(self.settings).stop(self.settings)
         env = self.env_values()
         write_env_file(ENV_FILE, env)
         for service in self.services():

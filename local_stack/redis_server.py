@@ -55,9 +55,13 @@ class LocalRedis:
         except redis.RedisError:
             return False
 
-    def start(self) -> None:
+    def start(self) -> bool:
+        """Starts redis-server unless it runs and takes the password; True when it (re)started."""
         if self.is_running():
-            return
+            if self.ping():
+                return False
+            # Started before it required a password (or with another one): a cache, so a restart is free.
+            self.stop()
         binary = shutil.which("redis-server")
         if binary is None:
             raise StackError("redis-server is not installed; run `make dev` to install it")
@@ -78,6 +82,7 @@ class LocalRedis:
             what="starting redis-server",
         )
         wait_until(self.ping, 15, "redis-server to answer PING")
+        return True
 
     def stop(self) -> bool:
         return stop_pid(self.pid_file)
