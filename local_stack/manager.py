@@ -45,7 +45,7 @@ class Stack:
 
     def services(self) -> list[Service]:
         return [
-            upstash_proxy(self.settings, self.redis.url, self.keys.upstash_token),
+            upstash_proxy(self.settings),
             storage_server(self.settings),
             smtp_catcher(self.settings),
             admin_api(self.settings),
@@ -98,7 +98,9 @@ class Stack:
             self.replica.initialize()
             self.replica.start()
         with log.step("redis-server"):
-            self.redis.start()
+            if self.redis.start():
+                # A proxy still running from before holds connections to the old server (or its URL).
+                upstash_proxy(self.settings).stop(self.settings)
         env = self.env_values()
         write_env_file(ENV_FILE, env)
         for service in self.services():
@@ -131,7 +133,7 @@ class Stack:
         rows = [
             ("postgres", self.postgres.is_running(), env["DATABASE_URL"]),
             ("replica", self.replica.is_running(), f"{env['READ_REPLICA_URL']}  {self._replica_detail()}"),
-            ("redis-server", self.redis.is_running(), env["REDIS_URL"]),
+            ("redis-server", self.redis.is_running(), f"{self.redis.display_url}  (password in .env REDIS_URL)"),
         ]
         for svc in self.services():
             address = f"{svc.scheme}://127.0.0.1:{svc.port}" if svc.port else "-"
@@ -140,7 +142,6 @@ class Stack:
                 address += f"  inbox {inbox} ({Inbox(inbox).count()} mails)"
             rows.append((svc.name, svc.is_running(s), address))
         return rows
-
 
     def _replica_detail(self) -> str:
         state = self.replica.state()

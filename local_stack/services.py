@@ -74,14 +74,12 @@ class Service:
         return stop_pid(self.pid_file(settings))
 
 
-def upstash_proxy(settings: Settings, redis_url: str, token: str) -> Service:
+def upstash_proxy(settings: Settings) -> Service:
+    """Reads REDIS_URL and UPSTASH_REDIS_REST_TOKEN from the environment: secrets stay out of `ps`."""
     port = settings.upstash_port
     return Service(
         name="upstash-proxy",
-        args=(
-            "-m", "local_stack.standins.upstash_proxy", "--host", "127.0.0.1", "--port", str(port),
-            "--redis-url", redis_url, "--token", token,
-        ),
+        args=("-m", "local_stack.standins.upstash_proxy", "--host", "127.0.0.1", "--port", str(port)),
         port=port,
         port_setting="KAMIOI_UPSTASH_PORT",
         health_url=f"http://127.0.0.1:{port}/healthz",

@@ -37,6 +37,7 @@ class RedisRunner:
     def __init__(self, pool: BlockingConnectionPool) -> None:
         self._pool = pool
         self._scripts = ScriptRegistry()
+        self._read_only: frozenset[bytes] | None = None
 
     @classmethod
     def from_config(cls, config: ProxyConfig) -> "RedisRunner":
@@ -73,6 +74,13 @@ class RedisRunner:
             raise TransactionAborted(reason)
         return [self._scripts.present(c, r) for c, r in zip(commands, outcome, strict=True)]
 
+    async def writes_in(self, commands: Sequence[Command]) -> int:
+        """How many of the commands may have written (redis-server's own ``readonly`` flag says which did not)."""
+        if self._read_only is None:
+            (table,) = await self._round_trip([[b"COMMAND"]])
+            self._read_only = _read_only_names(table)
+        return sum(command[0].lower() not in self._read_only for command in commands)
+
     async def _round_trip(self, commands: Sequence[Command]) -> list[RedisReply]:
         async with self._connection() as connection:
             await connection.send_packed_command(connection.pack_commands(commands))
@@ -99,3 +107,16 @@ async def _read_reply(connection: AbstractConnection) -> RedisReply:
     except ResponseError as error:
         return error
     return reply
+
+
+def _read_only_names(table: RedisReply) -> frozenset[bytes]:
+    """Names of the read-only commands in a COMMAND reply (entries are [name, arity, flags, ...])."""
+    if not isinstance(table, list):
+        raise RedisUnavailable(f"ERR redis-server did not list its commands: {table!r}")
+    return frozenset(name for name in map(_read_only_name, table) if name is not None)
+
+
+def _read_only_name(entry: RedisReply) -> bytes | None:
+    if isinstance(entry, list) and isinstance(entry[0], bytes) and isinstance(entry[2], list):
+        return entry[0] if b"readonly" in entry[2] else None
+    return None
