@@ -102,7 +102,8 @@ begin
   else
     return new;
   end if;
-  raise exception 'transactions.% of transaction % is owned by the investing engine: %', owned, old.id, why
+  raise exception 'transactions.% of transaction % is owned by the investing engine: % (correct it with '
+                  'public.admin_correct_transaction)', owned, old.id, why
     using errcode = '42501', column = owned,
           hint = 'To correct an invested purchase (amount, date, merchant) call public.admin_correct_transaction'
                  '(p_id, p_txn_date, p_amount, p_new_txn_date, p_merchant_key): it reverses the lot and the'
@@ -117,7 +118,8 @@ set search_path = ''
 as $$
 begin
   if current_user in ('anon', 'authenticated') then
-    raise exception 'transactions.status of transaction % is invested: an invested purchase is kept', old.id
+    raise exception 'transactions.status of transaction % is invested: an invested purchase is kept (correct '
+                    'it with public.admin_correct_transaction)', old.id
       using errcode = '42501', column = 'status',
             hint = 'To correct it call public.admin_correct_transaction; investment records are not deleted.';
   end if;

@@ -16,7 +16,28 @@
  * one must be given. The row is locked first, so a concurrent engine chunk or mapping correction
  * either finished before (the lot is then reversed already, and no second reversal is written) or
  * skips it. Admins only (private.require_admin); the caller's token never chooses the user.
+ *
+ * A date in another month moves the row to another partition, which PostgreSQL does as a delete and
+ * an insert, and transactions_keep_invested refuses deleting a row with lots. Its function now lets
+ * exactly this through: a trusted writer (not an API role) that marked the row, for the length of its
+ * one UPDATE, in the transaction-local setting kamioi.moving_transaction. Every other delete of a row
+ * with lots is refused as before (23503), and the moved row keeps its id and allocation_lot.
  */
+
+create or replace function private.refuse_deleting_invested_transactions()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if current_user not in ('anon', 'authenticated')
+     and current_setting('kamioi.moving_transaction', true) = old.id::text then
+    return old;  -- a row moving to another partition (admin_correct_transaction), not a delete
+  end if;
+  raise exception 'transaction % has allocations: investment records are kept', old.id
+    using errcode = '23503';
+end;
+$$;
 
 create or replace function public.admin_correct_transaction(
   p_id bigint,
@@ -65,6 +86,7 @@ begin
   new_date := coalesce(p_new_txn_date, current_row.txn_date);
   new_key := coalesce(p_merchant_key, current_row.merchant_key);
 
+  perform set_config('kamioi.moving_transaction', current_row.id::text, true);
   with open_lot as (
     select b.*
     from public.allocations as b
@@ -95,6 +117,7 @@ begin
   left join private.approved_mappings_in_force as f on f.merchant_key = new_key
   where t.id = current_row.id and t.txn_date = current_row.txn_date
   returning t.* into corrected;
+  perform set_config('kamioi.moving_transaction', '', true);
 
   return corrected;
 end;
