@@ -276,7 +276,7 @@ def test_admin_data_api_writes_interleaved_with_the_engine_keep_the_ledger_whole
         settings=hypothesis_settings(
             # No shrinking: each step is a database round trip or an engine run, so a failure is reported
             # as generated (the steps are printed) instead of minutes of replays against a moving database.
-            max_examples=8, stateful_step_count=20, deadline=None, derandomize=True,
+            max_examples=6, stateful_step_count=20, deadline=None, derandomize=True,
             phases=[Phase.explicit, Phase.generate],
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         ),
