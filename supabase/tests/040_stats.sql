@@ -92,10 +92,8 @@ select is(public.dashboard_stats(), tests.fresh_stats(), 'stats match after bulk
 update public.llm_mappings set status = 'approved', admin_approved = true
 where merchant_key like 'bulk %' and status = 'pending' and confidence > 0.5;
 update public.llm_mappings set category = 'TRAVEL', confidence = null where merchant_key like 'bulk 1%';
--- (rows move to invested only with a lot, which the engine's part below covers; the ledger invariant
--- refuses an invested row changed without one)
-update public.transactions set status = 'failed' where descriptor like 'BULK %' and status = 'mapped';
-update public.transactions set amount = amount + 1 where descriptor like 'BULK 2%' and status <> 'invested';
+update public.transactions set status = 'invested' where descriptor like 'BULK %' and status = 'mapped';
+update public.transactions set amount = amount + 1 where descriptor like 'BULK 2%';
 select is(public.dashboard_stats(), tests.fresh_stats(), 'stats match after status updates');
 
 -- investing: the engine buys lots; a ticker change reverses them and the next run buys them again
@@ -146,9 +144,7 @@ insert into public.llm_mappings (merchant_name, merchant_key) select 'X', 'x' fr
 rollback to savepoint before_failure;
 select is(public.dashboard_stats(), tests.fresh_stats(), 'stats match after a rolled-back insert');
 
--- TRUNCATE resets (the ledger invariant's checks, deferred to commit, run first: TRUNCATE refuses a
--- table with pending trigger events)
-set constraints all immediate;
+-- TRUNCATE resets
 truncate public.allocations, public.transactions;
 select is(public.dashboard_stats() -> 'transactions', tests.fresh_stats() -> 'transactions',
   'transaction stats match after TRUNCATE');
