@@ -10,8 +10,8 @@
  * mapping corrections and public.admin_correct_transaction each write a lot and its transaction in
  * one statement anyway. A violation raises 23514 (check_violation) and the transaction rolls back.
  *
- * How, and why not a row-level constraint trigger on transactions (measured: +27% on an engine chunk
- * of 20,000 rows, a trigger event and two lookups per row): a statement trigger collects the keys
+ * How, and why not a row-level constraint trigger on transactions (two lookups per row at commit:
+ * 1.27x on an engine chunk of 20,000 rows, BENCHMARKS.md): a statement trigger collects the keys
  * (id, txn_date) the statement touched where the row was or became invested, old and new keys
  * alike (a date correction leaves no open lot behind), into one row of private.ledger_checks; a
  * deferred constraint trigger on that table checks all of them set-based at commit and deletes the
