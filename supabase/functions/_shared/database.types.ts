@@ -620,6 +620,37 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "admin_correct_transaction": {
+        Args: {
+          "p_amount"?: number;
+          "p_id": number;
+          "p_merchant_key"?: string;
+          "p_new_txn_date"?: string;
+          "p_txn_date": string;
+        };
+        Returns: {
+          "allocation_lot": number;
+          "amount": number;
+          "created_at": string;
+          "descriptor": string;
+          "id": number;
+          "import_job_id": number | null;
+          "import_line": number | null;
+          "mapping_id": number | null;
+          "merchant_key": string | null;
+          "round_up": number;
+          "status": string;
+          "txn_date": string;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "transactions";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "admin_list_mappings": {
         Args: {
           "p_admin_approved"?: boolean;
