@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
@@ -17,6 +17,7 @@ from api.metrics import Metrics
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware, TimeoutMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
+from api.query_params import reject_unknown_query_params
 from api.replay import ReplayMiddleware
 from api.resources import open_resources
 from api.routes import analytics, exports, health, imports, jobs, mappings, metrics, stats, transactions, users
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "with the project's sb_secret_ key. Errors are application/problem+json."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query_params)],
     )
     install_problem_handlers(app)
     install_db_error_handlers(app)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi import Path as PathParam
 
 from api.auth import Principal
+from api.cursors import SIGNED_CURSOR_PATTERN
 from api.deps import ADMIN_ERRORS, CurrentAdmin, ReadLimit, Res, UploadLimit, WriteLimit
 from api.models.imports import (
     ImportJob,
@@ -24,7 +25,7 @@ from api.models.imports import (
     StorageObject,
     UploadRequest,
 )
-from api.pagination import CURSOR_PATTERN, Page, decode_int_pair, decode_timestamp_id, encode_cursor
+from api.pagination import Page
 from api.problems import ProblemError, problem_responses
 from api.queries import imports as queries
 from api.resources import Resources
@@ -43,7 +44,7 @@ from kamioi.storage import (
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
 ImportId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
-Cursor = Annotated[str | None, Query(pattern=CURSOR_PATTERN)]
+Cursor = Annotated[str | None, Query(pattern=SIGNED_CURSOR_PATTERN, description="next_cursor of the previous page")]
 
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -155,16 +156,17 @@ async def start_import(res: Res, admin: CurrentAdmin, body: ImportRequest) -> Im
 @router.get(
     "",
     summary="Import jobs, newest first (keyset pages)",
-    responses={**ADMIN_ERRORS, **problem_responses(400)},
+    responses=ADMIN_ERRORS,
     dependencies=[ReadLimit],
 )
 async def list_imports(
     res: Res, admin: CurrentAdmin, cursor: Cursor = None, limit: Annotated[int, Query(ge=1, le=100)] = 50
 ) -> Page[ImportJob]:
-    after = decode_timestamp_id(cursor) if cursor is not None else None
+    after = res.cursors.decode_timestamp_id("imports", cursor) if cursor is not None else None
     rows = await queries.page(res.pool, admin, after, limit, timeout_s=res.settings.api_request_timeout_s)
     items = [ImportJob.model_validate(row) for row in rows]
-    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(items) == limit else None
+    last = items[-1] if len(items) == limit else None
+    next_cursor = res.cursors.encode("imports", (last.created_at, last.id)) if last else None
     return Page[ImportJob](items=items, next_cursor=next_cursor)
 
 
@@ -214,7 +216,7 @@ async def retry_import(
 @router.get(
     "/{import_id}/rejections",
     summary="The rejected-rows report, in file order (keyset pages)",
-    responses={**ADMIN_ERRORS, **problem_responses(400, 404)},
+    responses={**ADMIN_ERRORS, **problem_responses(404)},
     dependencies=[ReadLimit],
 )
 async def rejections(
@@ -227,8 +229,10 @@ async def rejections(
     timeout_s = res.settings.api_request_timeout_s
     if await queries.get(res.pool, admin, import_id, timeout_s=timeout_s) is None:
         raise ProblemError(404, f"no import job {import_id}")
-    after = decode_int_pair(cursor) if cursor is not None else None
+    scope = f"rejections:{import_id}"
+    after = res.cursors.decode_int_pair(scope, cursor) if cursor is not None else None
     rows = await queries.rejections(res.pool, admin, import_id, after, limit, timeout_s=timeout_s)
     items = [Rejection.model_validate(row) for row in rows]
-    next_cursor = encode_cursor(items[-1].line_number, items[-1].id) if len(items) == limit else None
+    last = items[-1] if len(items) == limit else None
+    next_cursor = res.cursors.encode(scope, (last.line_number, last.id)) if last else None
     return Page[Rejection](items=items, next_cursor=next_cursor)

@@ -53,9 +53,9 @@ async def test_pending_queue_pages_by_keyset(
     assert second.json()["items"][0]["id"] == pending[0]["id"]
 
 
-async def test_invalid_cursor_is_400(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
+async def test_invalid_cursor_is_422(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
     response = await client.get("/v1/mappings/pending", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=admin_headers)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
 
 

@@ -18,10 +18,10 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
+from api.cursors import CursorSigner
 from api.main import create_app
-from api.pagination import encode_cursor
 from kamioi.db import postgrest_request
-from kamioi.settings import Settings
+from kamioi.settings import Settings, get_settings
 from tests.reliability.support import SQL_INJECTIONS
 
 pytestmark = pytest.mark.usefixtures("data_untouched")
@@ -32,6 +32,11 @@ REFUSED = frozenset({400, 401, 403, 404, 405, 409, 413, 422})
 # The time-based probes sleep SLEEP_S if they ever run as SQL: compared with the same call on a harmless
 # value, so a slow query on a big database is not mistaken for one.
 SLEEPS, SLEEP_S, HARMLESS = "pg_sleep(3)", 3.0, "harmless value"
+
+
+def signed(scope: str, *key: object) -> str:
+    """A cursor this API signed (the same key from the same settings), carrying the probe."""
+    return CursorSigner.from_settings(get_settings()).encode(scope, key)
 
 
 def body(**fields: Any) -> dict[str, Any]:
@@ -57,7 +62,7 @@ API_CASES: dict[str, tuple[Callable[[str], Request], frozenset[int]]] = {
     "tickers months": (lambda i: ("GET", "/v1/analytics/tickers", {"params": {"months": i}}), REFUSED),
     "imports cursor": (lambda i: ("GET", "/v1/imports", {"params": {"cursor": i}}), REFUSED),
     "imports cursor, well-formed": (
-        lambda i: ("GET", "/v1/imports", {"params": {"cursor": encode_cursor(i, 1)}}),
+        lambda i: ("GET", "/v1/imports", {"params": {"cursor": signed("imports", i, 1)}}),
         REFUSED,
     ),
     "imports limit": (lambda i: ("GET", "/v1/imports", {"params": {"limit": i}}), REFUSED),
@@ -71,7 +76,7 @@ API_CASES: dict[str, tuple[Callable[[str], Request], frozenset[int]]] = {
     "job id": (lambda i: ("GET", f"/v1/jobs/{quote(i, safe='')}", {}), REFUSED),
     "pending cursor": (lambda i: ("GET", "/v1/mappings/pending", {"params": {"cursor": i}}), REFUSED),
     "pending cursor, well-formed": (
-        lambda i: ("GET", "/v1/mappings/pending", {"params": {"cursor": encode_cursor(VALID_AT, i)}}),
+        lambda i: ("GET", "/v1/mappings/pending", {"params": {"cursor": signed("pending", VALID_AT, i)}}),
         REFUSED,
     ),
     "pending limit": (lambda i: ("GET", "/v1/mappings/pending", {"params": {"limit": i}}), REFUSED),
