@@ -104,6 +104,13 @@ class CursorSigner:
             raise invalid_cursor()
         return first, second
 
+    def decode_id(self, scope: str, cursor: str) -> int:
+        """An (id,) cursor."""
+        (row_id,) = self.decode(scope, cursor, 1)
+        if not isinstance(row_id, int) or not _is_int(row_id):
+            raise invalid_cursor()
+        return row_id
+
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
