@@ -43,6 +43,7 @@ from jobs.imports.service import (
     get_import,
     local_file,
     retry_import,
+    state_phrase,
 )
 from jobs.inline import InlineRun
 from jobs.queue import live_workers
@@ -292,7 +293,10 @@ def _cancel(args: argparse.Namespace) -> int:
             print(f"kamioi import cancel: no import job {args.import_id}", file=sys.stderr)
             return 2
         if job.finished:
-            print(f"kamioi import cancel: import job {job.id} {ended(job)}: nothing to cancel", file=sys.stderr)
+            print(
+                f"kamioi import cancel: import job {job.id} {state_phrase(job.state)}: nothing to cancel",
+                file=sys.stderr,
+            )
             if args.rejections:
                 _write_report(conn, job, Path(args.rejections))
             return 2
@@ -300,11 +304,6 @@ def _cancel(args: argparse.Namespace) -> int:
         when = "now" if job.finished else "after the chunk in flight"
         print(f"import job {job.id}: cancel requested, it stops {when}", file=sys.stderr)
         return _follow(conn, db_url, job, args, wanted="cancelled")
-
-
-def ended(job: ImportJob) -> str:
-    """How a finished import ended, as a phrase: `has succeeded`, `has failed`, `was cancelled`."""
-    return "was cancelled" if job.state == "cancelled" else f"has {job.state}"
 
 
 def _worker_ready(conn: psycopg.Connection[Any], args: argparse.Namespace) -> bool:

@@ -101,7 +101,17 @@ def map_header(kind: ImportKind, header: list[str]) -> HeaderMap:
     return HeaderMap(ordered, len(header), tuple(ignored))
 
 
+_DELIMITERS = {";": "semicolons (a spreadsheet's CSV in some locales)", "\t": "tabs", "|": "bars"}
+
+
 def _missing_message(kind: ImportKind, missing: list[str], header: list[str]) -> str:
+    if len(header) == 1:
+        for delimiter, named in _DELIMITERS.items():
+            if delimiter in header[0]:
+                return (
+                    f"the header is separated by {named}, not commas: save the file comma-separated"
+                    f" (CSV UTF-8) and import it again (found: {header[0].strip()[:200]})"
+                )
     message = (
         f"the header lacks required column(s) for a {kind.name} import: {', '.join(missing)}"
         f" (found: {', '.join(h.strip() for h in header) or 'nothing'})"
