@@ -18,7 +18,7 @@ MAIL_KIND = "mail"
 MAX_PAGE = 100
 
 _QUEUE_SQL = """
-select id, kind, state, attempts, last_error, created_at, finished_at, payload
+select id, kind, state, attempts, last_error, created_at, finished_at, payload, bad_input
 from private.job_queue
 where state = %(state)s and (%(kind)s::text is null or kind = %(kind)s) and id < %(before_id)s
 order by id desc
@@ -28,7 +28,8 @@ limit %(limit)s
 _DEAD_MAIL_SQL = """
 select id, 'mail' as kind, state, attempts, last_error, created_at, next_attempt_at as finished_at,
        jsonb_build_object('job_kind', job_kind, 'job_id', job_id, 'recipient', recipient,
-                          'subject_state', details ->> 'state') as payload
+                          'subject_state', details ->> 'state') as payload,
+       false as bad_input
 from private.mail_outbox
 where state = 'dead' and (%(kind)s::text is null or %(kind)s = 'mail') and id < %(before_id)s
 order by id desc
@@ -38,7 +39,7 @@ limit %(limit)s
 
 def job_list_query(state: str, kind: str | None, before_id: int | None, limit: int) -> tuple[str, dict[str, Any]]:
     """The statement and its parameters for one page; rows: id, kind, state, attempts, last_error,
-    created_at, finished_at, payload."""
+    created_at, finished_at, payload, bad_input."""
     if state not in JOB_STATES:
         raise ValueError(f"state must be one of {', '.join(JOB_STATES)}")
     params = {

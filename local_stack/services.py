@@ -17,6 +17,9 @@ import httpx
 from kamioi.settings import ENV_FILE, Settings
 from local_stack.processes import ensure_port_free, port_in_use, read_pid, start_background, stop_pid, wait_until
 
+# The API's uvicorn processes took 35 s to import on a loaded 2-core machine; the wait ends when healthy.
+START_TIMEOUT_S = 120
+
 # prometheus_client's switch to multiprocess mode (read by api.metrics in every worker).
 PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -113,10 +116,10 @@ class Service:
         )
         fingerprint_file.write_text(fingerprint + "\n")
         if self.health_url is not None:
-            wait_until(_http_ok(self.health_url), 30, f"{self.name} at {self.health_url}")
+            wait_until(_http_ok(self.health_url), START_TIMEOUT_S, f"{self.name} at {self.health_url}")
         elif self.port is not None:
             port = self.port
-            wait_until(lambda: port_in_use("127.0.0.1", port), 30, f"{self.name} on port {port}")
+            wait_until(lambda: port_in_use("127.0.0.1", port), START_TIMEOUT_S, f"{self.name} on port {port}")
         return restarted
 
     def stop(self, settings: Settings) -> bool:

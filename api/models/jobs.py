@@ -35,3 +35,4 @@ class JobEntry(BaseModel):
     payload: dict[str, Any] = Field(
         description="The job's payload; for a mail: the job it was about (job_kind, job_id), recipient."
     )
+    bad_input: bool = Field(description="Failed because of its input (the user's file), not the system.")

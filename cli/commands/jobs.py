@@ -38,6 +38,8 @@ def print_jobs(rows: list[dict[str, Any]], out: TextIO) -> None:
         if len(error) > ERROR_CHARS:
             error = error[: ERROR_CHARS - 3] + "..."
         attempts = f"{row['attempts']} attempt" + ("" if row["attempts"] == 1 else "s")
+        if row["bad_input"]:
+            attempts += ", bad input"
         line = f"{row['id']:>8}  {row['kind']:<20} {row['state']:<9} {when:%Y-%m-%d %H:%M:%S}  {attempts}"
         about = _about(row)
         print(line + (f"  {about}" if about else "") + (f"\n          {error}" if error else ""), file=out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from jobs.errors import PermanentJobError
+from jobs.errors import BadInputError
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def map_header(kind: ImportKind, header: list[str]) -> HeaderMap:
             positions[name] = index
     missing = [name for name in kind.required if name not in positions]
     if missing:
-        raise PermanentJobError(_missing_message(kind, missing, header))
+        raise BadInputError(_missing_message(kind, missing, header))
     ordered = {col.name: positions[col.name] for col in kind.columns if col.name in positions}
     return HeaderMap(ordered, len(header), tuple(ignored))
 

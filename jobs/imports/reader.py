@@ -24,7 +24,7 @@ import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from jobs.errors import PermanentJobError
+from jobs.errors import BadInputError
 from jobs.imports.columns import HeaderMap, ImportKind
 from jobs.imports.lines import LineSource
 from jobs.imports.source import FileOpener
@@ -81,7 +81,7 @@ _WHAT_IT_IS = (
     (b"PK\x03\x04", "the file is a ZIP archive (an Excel .xlsx workbook?), not CSV text: save the sheet as CSV UTF-8"),
     (b"%PDF", "the file is a PDF, not CSV text: export the data as CSV UTF-8"),
 )
-_UTF16 = "the file is UTF-16 text: save it as CSV UTF-8 (Excel: \"CSV UTF-8 (Comma delimited)\") and import that"
+_UTF16 = 'the file is UTF-16 text: save it as CSV UTF-8 (Excel: "CSV UTF-8 (Comma delimited)") and import that'
 
 
 def not_csv_text(head: bytes) -> str | None:
@@ -110,24 +110,24 @@ def read_header(opener: FileOpener, max_field_chars: int, max_row_bytes: int) ->
             if not line:
                 break
             if not lines and (what := not_csv_text(line[:SNIFF_BYTES])):
-                raise PermanentJobError(what)
+                raise BadInputError(what)
             if len(line) > max_row_bytes:
-                raise PermanentJobError(f"the header row is longer than {max_row_bytes} bytes")
+                raise BadInputError(f"the header row is longer than {max_row_bytes} bytes")
             lines.append(line)
             try:
                 text = b"".join(lines).decode("utf-8-sig")
             except UnicodeDecodeError as err:
-                raise PermanentJobError("the header row is not valid UTF-8") from err
+                raise BadInputError("the header row is not valid UTF-8") from err
             try:
                 header = next(csv.reader(io.StringIO(text, newline=""), strict=True), [])
             except csv.Error:
                 continue  # a quoted header name spanning lines: read on
             if not any(h.strip() for h in header):
-                raise PermanentJobError("the first line is empty: expected a header row")
+                raise BadInputError("the first line is empty: expected a header row")
             return header, sum(map(len, lines)), len(lines)
     if not lines:
-        raise PermanentJobError("the file is empty: expected a header row")
-    raise PermanentJobError("the header row is not valid CSV")
+        raise BadInputError("the file is empty: expected a header row")
+    raise BadInputError("the header row is not valid CSV")
 
 
 class ChunkReader:

@@ -112,3 +112,22 @@ def test_kamioi_jobs_prints_the_same_view(
         kamioi(["jobs", "--state", "dead", "--kind", "mail", "--limit", "100"])
     dead = capsys.readouterr().out
     assert f"{mail}  mail" in dead and f"{kind} 7 to someone@test.kamioi.local" in dead
+
+
+async def test_bad_input_is_counted_apart_from_failures(
+    client: httpx.AsyncClient, owner_db: psycopg.Connection[Any]
+) -> None:
+    kind = f"test.metrics_{uuid.uuid4().hex[:10]}"
+    for bad_input in (True, True, False):
+        owner_db.execute(
+            "insert into private.job_queue (kind, state, finished_at, bad_input) values (%s, 'failed', now(), %s)",
+            (kind, bad_input),
+        )
+    owner_db.commit()
+    try:
+        text = (await client.get("/metrics")).text
+    finally:
+        owner_db.execute("delete from private.job_queue where kind = %s", (kind,))
+        owner_db.commit()
+    assert f'kamioi_jobs_bad_input_last_hour{{kind="{kind}"}} 2.0' in text
+    assert f'kamioi_jobs_failed_last_hour{{kind="{kind}"}} 1.0' in text

@@ -238,7 +238,6 @@ async def test_resolve_batch_is_capped(client: httpx.AsyncClient, admin_headers:
     assert response.status_code == 422
 
 
-
 async def resolve_one(client: httpx.AsyncClient, headers: dict[str, str], descriptor: str) -> dict[str, Any]:
     body = {"descriptors": [descriptor], "save": True}
     response = await client.post("/v1/mappings/resolve", json=body, headers=headers)
