@@ -7,15 +7,27 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Security, status
 from fastapi import Path as PathParam
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
-from api.auth import Principal
+from api.auth import SERVICE, Principal
 from api.cursors import SIGNED_CURSOR_PATTERN
-from api.deps import ADMIN_ERRORS, CurrentAdmin, ReadLimit, Res, UploadLimit, WriteLimit
+from api.deps import (
+    ADMIN_ERRORS,
+    CurrentAdmin,
+    ReadLimit,
+    Res,
+    UploadLimit,
+    WriteLimit,
+    apikey_scheme,
+    bearer_scheme,
+)
 from api.models.imports import (
     ImportJob,
     ImportKind,
@@ -31,7 +43,9 @@ from api.queries import imports as queries
 from api.resources import Resources
 from api.storage import fingerprint_object
 from api.uploads import FILE_FIELD, receive_upload, storage_problem
+from jobs.imports.report import aiter_rejections_csv
 from jobs.imports.service import StoredFile
+from kamioi.signed_links import SIGNATURE_PATTERN, link_is_valid
 from kamioi.storage import (
     UPLOAD_SIGNATURE_S,
     StorageObjectMissing,
@@ -236,3 +250,55 @@ async def rejections(
     last = items[-1] if len(items) == limit else None
     next_cursor = res.cursors.encode(scope, (last.line_number, last.id)) if last else None
     return Page[Rejection](items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{import_id}/rejections.csv",
+    summary="The rejected-rows report as CSV (line_number, column, reason, raw), in file order",
+    description=(
+        "Streamed, whatever its size. An admin token, or instead the `expires` and `signature` of a"
+        " signed link (the mail about a finished import carries one): such a link opens without a token"
+        " until it expires. Cells a spreadsheet would evaluate are prefixed with `'`."
+    ),
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **ADMIN_ERRORS,
+        **problem_responses(404),
+    },
+)
+async def rejections_csv(
+    request: Request,
+    res: Res,
+    import_id: ImportId,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    apikey: Annotated[str | None, Security(apikey_scheme)],
+    expires: Annotated[int | None, Query(ge=0, le=2**62, description="From a signed link.")] = None,
+    signature: Annotated[str | None, Query(pattern=SIGNATURE_PATTERN, description="From a signed link.")] = None,
+) -> StreamingResponse:
+    if signature is not None or expires is not None:
+        if (
+            signature is None
+            or expires is None
+            or not link_is_valid(res.settings, request.url.path, expires, signature)
+        ):
+            raise ProblemError(403, "the link's signature is not valid, or the link has expired")
+        caller = SERVICE
+    else:
+        caller = await res.verifier.authenticate(bearer.credentials if bearer else None, apikey)
+        if not caller.is_admin:
+            raise ProblemError(403, "this endpoint is for admins; the token's user_role is not admin")
+        await res.limits.check("reads", caller)
+    if await queries.get(res.pool, caller, import_id, timeout_s=res.settings.api_request_timeout_s) is None:
+        raise ProblemError(404, f"no import job {import_id}")
+
+    async def body() -> AsyncIterator[bytes]:
+        async with res.pool.connection() as conn:
+            async for data in aiter_rejections_csv(conn, import_id):
+                yield data
+
+    return StreamingResponse(
+        body(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-rejections.csv"'},
+    )
