@@ -12,6 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
 from api.db import install_db_error_handlers
+from api.docs import install_docs
 from api.jsonlog import configure_logging
 from api.metrics import Metrics
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware, TimeoutMiddleware
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query_params)],
+        docs_url=None,  # api.docs serves them with local assets
+        redoc_url=None,
     )
     install_problem_handlers(app)
     install_db_error_handlers(app)
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     install_openapi(app)
+    install_docs(app)
 
     # Added innermost first: the request-context layer wraps everything, so even a timeout's 504
     # and a crash's 500 carry the request id and are logged and timed.
