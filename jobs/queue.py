@@ -105,13 +105,23 @@ def finish(conn: psycopg.Connection[Any], job: Job, state: str = "succeeded") ->
 
 
 def fail(
-    conn: psycopg.Connection[Any], job: Job, error: str, retry_in_seconds: float, *, permanent: bool
+    conn: psycopg.Connection[Any],
+    job: Job,
+    error: str,
+    retry_in_seconds: float,
+    *,
+    permanent: bool,
+    bad_input: bool = False,
 ) -> str | None:
-    """Returns the job's new state: queued (retry at now + retry_in) or failed; None if the lease was lost."""
-    row = conn.execute(
-        "select private.fail_job(%s, %s, %s, %s, %s)",
-        (job.id, job.lease_token, error, retry_in_seconds, permanent),
-    ).fetchone()
+    """Returns the job's new state: queued (retry at now + retry_in) or failed; None if the lease was lost.
+    bad_input marks a permanent failure as the user's (job_queue.bad_input), in the same transaction."""
+    with conn.transaction():
+        row = conn.execute(
+            "select private.fail_job(%s, %s, %s, %s, %s)",
+            (job.id, job.lease_token, error, retry_in_seconds, permanent),
+        ).fetchone()
+        if bad_input and row and row[0] == "failed":
+            conn.execute("update private.job_queue set bad_input = true where id = %s", (job.id,))
     return row[0] if row else None
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 
 from cli.generate import SEEDED_USER_IDS
+from cli.invocation import kamioi_command
 from cli.local_run import run_here_unless_served
 from cli.sample_files import write_transactions_csv
 from jobs import export_service, queue, reports
@@ -145,19 +146,19 @@ def print_dashboard(conn: psycopg.Connection[Any], import_job_id: int, settings:
 
 def print_links(settings: Settings) -> None:
     api = f"http://{settings.api_host}:{settings.api_port}"
+    kamioi = kamioi_command()
+    admin_curl = f'curl -H "Authorization: Bearer $({kamioi} token --as admin)"'
     print("\nLook further")
     print(f"  API docs (OpenAPI)   {api}/docs")
-    print(f'  dashboard            curl -H "Authorization: Bearer $(kamioi token --as admin)" {api}/v1/stats/dashboard')
-    admin_curl = 'curl -H "Authorization: Bearer $(kamioi token --as admin)"'
+    print(f"  dashboard            {admin_curl} {api}/v1/stats/dashboard")
     print(f"  invested per ticker  {admin_curl} {api}/v1/analytics/investing")
-    print(
-        f'  review queue         curl -H "Authorization: Bearer $(kamioi token --as admin)" {api}/v1/mappings/pending'
-    )
+    print(f"  review queue         {admin_curl} {api}/v1/mappings/pending")
     print(f"  admin lists          {admin_curl} '{api}/v1/transactions?status=invested&limit=20'")
     print(f"                       {admin_curl} '{api}/v1/mappings?sort=confidence_asc&status=pending'")
     print(f"                       {admin_curl} '{api}/v1/users?email_prefix=user'")
-    print("  map descriptors      printf 'descriptor\\nSQ *BLUE BOTTLE COFFEE SF CA\\n' | kamioi map")
-    print("  evaluate mapping     kamioi eval")
+    print(f"  failed jobs          {kamioi} jobs --state failed")
+    print(f"  map descriptors      printf 'descriptor\\nSQ *BLUE BOTTLE COFFEE SF CA\\n' | {kamioi} map")
+    print(f"  evaluate mapping     {kamioi} eval")
     print(f"  database             psql {settings.db_url}")
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kamioi.mapping.normalizer import MAX_DESCRIPTOR_CHARS
 from kamioi.mapping.providers.base import CATEGORIES  # the one list (llm_mappings' check says the same)
 
 MAX_AMOUNT = 1_000_000
-MAX_NAME_CHARS = 500
+MAX_NAME_CHARS = MAX_DESCRIPTOR_CHARS
 
 
 @dataclass(frozen=True)

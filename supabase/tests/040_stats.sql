@@ -3,6 +3,10 @@
 begin;
 \ir _helpers.psql
 select plan(16);
+-- On a used stack the worker may be investing or mapping meanwhile: every comparison below would race
+-- it. An EXCLUSIVE lock lets reads through and holds other writers of what the stats count back until
+-- this file's transaction ends (it rolls back within seconds).
+lock table public.llm_mappings, public.transactions, public.allocations in exclusive mode;
 
 -- The seeds' way: recompute everything with COUNT/SUM over the tables, in dashboard_stats' shape.
 create function tests.fresh_stats()

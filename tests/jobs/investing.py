@@ -34,7 +34,11 @@ def make_merchant(conn: psycopg.Connection[Any], key: str, ticker: str | None) -
 
 
 def insert_transactions(
-    conn: psycopg.Connection[Any], users: Sequence[str], keys: Sequence[str], rows: int, rng: random.Random,
+    conn: psycopg.Connection[Any],
+    users: Sequence[str],
+    keys: Sequence[str],
+    rows: int,
+    rng: random.Random,
     status: str = "mapped",
 ) -> None:
     """`rows` purchases over the users and merchant keys; one in ten is a whole-dollar amount (round-up 0).

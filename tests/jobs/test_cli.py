@@ -82,7 +82,7 @@ def test_retry_refuses_what_it_cannot_retry(conn: psycopg.Connection[Any], setti
     assert run_inline(settings.db_url, job) == "succeeded"
     done = kamioi_import("retry", str(job.id), "--inline")
     assert done.returncode == 2
-    assert f"import job {job.id} is succeeded: only a failed or cancelled import can be retried" in done.stderr
+    assert f"import job {job.id} has succeeded: only a failed or cancelled import can be retried" in done.stderr
     unknown = kamioi_import("retry", "999999999", "--inline")
     assert (unknown.returncode, unknown.stderr.strip()) == (2, "kamioi import retry: no import job 999999999")
     no_id = kamioi_import("retry", "--inline")
