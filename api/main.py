@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=(
             "Privileged actions for Kamioi admins: imports, mapping review, cached dashboard "
-            "aggregates. Authenticate with a Supabase access token whose user_role is admin, or "
+            "aggregates. Authenticate with a Supabase access token of a user whose profile role is admin, or "
             "with the project's sb_secret_ key. Errors are application/problem+json."
         ),
         lifespan=lifespan,
