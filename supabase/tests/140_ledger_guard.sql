@@ -5,7 +5,10 @@
 -- round-up; user totals follow updates.
 begin;
 \ir _helpers.psql
-select plan(48);
+select plan(49);
+-- The rows under attack are the admin's own: an admin reads (and so writes) only their own rows through
+-- the tables (20261207300000_own_row_reads), so the guard is what stands between them and their ledger.
+\set owner :admin
 
 -- A merchant with an approved mapping in force and a fresh price; one without a mapping.
 with m as (
@@ -20,11 +23,12 @@ select tests.test_price('ZLBR', 50) as price_id \gset
 set constraints all immediate;
 
 insert into public.transactions (id, user_id, txn_date, descriptor, merchant_key, amount, round_up, status)
-values (9140000000001, :'alice', current_date - 3, 'ZL BREW 1', 'zl brew', 4.50, 0.50, 'mapped'),
-       (9140000000002, :'alice', current_date - 3, 'ZL BREW 2', 'zl brew', 3.00, 0, 'mapped'),
-       (9140000000003, :'alice', current_date - 3, 'ZL BREW 3', 'zl brew', 2.90, 0.10, 'pending'),
-       (9140000000004, :'alice', current_date - 3, 'ZL BREW 4', 'zl brew', 7.25, 0.75, 'mapped');
-select is((select invested from private.invest_chunk(9140000000000, 10, 'VTI', interval '1 day')), 2,
+values (9140000000001, :'owner', current_date - 3, 'ZL BREW 1', 'zl brew', 4.50, 0.50, 'mapped'),
+       (9140000000002, :'owner', current_date - 3, 'ZL BREW 2', 'zl brew', 3.00, 0, 'mapped'),
+       (9140000000003, :'owner', current_date - 3, 'ZL BREW 3', 'zl brew', 2.90, 0.10, 'pending'),
+       (9140000000004, :'owner', current_date - 3, 'ZL BREW 4', 'zl brew', 7.25, 0.75, 'mapped'),
+       (9140000000005, :'alice', current_date - 3, 'ZL BREW 5', 'zl brew', 3.60, 0.40, 'mapped');
+select is((select invested from private.invest_chunk(9140000000000, 10, 'VTI', interval '1 day')), 3,
   'the engine invests the mapped round-ups (setup)');
 
 create function tests.ledger(p_id bigint)
@@ -42,6 +46,8 @@ grant execute on function tests.ledger(bigint) to authenticated;
 
 -- An admin through the Data API: every attack of the issue ----------------------------------------
 select tests.authenticate_as(:'admin');
+select results_eq($$with u as (update public.transactions set status = 'mapped' where id = 9140000000005
+  returning 1) select count(*)::int from u$$, array[0], 'admin: another user''s rows are out of the tables'' reach');
 select throws_ok($$update public.transactions set status = 'mapped' where id = 9140000000001$$,
   '42501', null, 'admin: an invested row''s status cannot go back to mapped (a second buy would follow)');
 select throws_like($$update public.transactions set status = 'mapped' where id = 9140000000001$$,
@@ -74,10 +80,10 @@ select throws_ok('update public.transactions set id = 9140000000099 where id = 9
 select throws_ok($$update public.transactions set status = 'invested' where id = 9140000000003$$,
   '42501', null, 'admin: a pending row cannot be set invested');
 select throws_ok($$insert into public.transactions (id, user_id, txn_date, descriptor, amount, round_up, status)
-  values (9140000000010, '$$ || :'alice' || $$', current_date, 'FAKE', 1.50, 0.50, 'invested')$$,
+  values (9140000000010, '$$ || :'owner' || $$', current_date, 'FAKE', 1.50, 0.50, 'invested')$$,
   '42501', null, 'admin: a row cannot be inserted invested');
 select throws_ok($$insert into public.transactions (id, user_id, txn_date, descriptor, amount, round_up, allocation_lot)
-  values (9140000000011, '$$ || :'alice' || $$', current_date, 'FAKE', 1.50, 0.50, 3)$$,
+  values (9140000000011, '$$ || :'owner' || $$', current_date, 'FAKE', 1.50, 0.50, 3)$$,
   '42501', null, 'admin: nor with a lot number');
 select throws_ok($$update public.transactions set status = 'mapped' where id > 9140000000000$$,
   '42501', null, 'admin: a bulk update touching invested rows is refused as a whole');
@@ -95,16 +101,16 @@ select lives_ok($$update public.transactions set status = 'failed' where id = 91
 
 -- A user through the Data API: RLS leaves them no row to write -----------------------------------
 select tests.authenticate_as(:'alice');
-select results_eq($$with u as (update public.transactions set status = 'mapped', round_up = 5 where id = 9140000000001
+select results_eq($$with u as (update public.transactions set status = 'mapped', round_up = 5 where id = 9140000000005
   returning 1) select count(*)::int from u$$, array[0], 'user: their own invested row is not theirs to update');
-select results_eq($$with d as (delete from public.transactions where id = 9140000000002 returning 1)
+select results_eq($$with d as (delete from public.transactions where id = 9140000000005 returning 1)
   select count(*)::int from d$$, array[0], 'user: nor to delete');
 select throws_ok($$insert into public.transactions (user_id, txn_date, descriptor, amount, status)
   values ('$$ || :'alice' || $$', current_date, 'FAKE', 1, 'invested')$$, '42501', null, 'user: nor to insert invested');
-select throws_ok('select public.admin_correct_transaction(9140000000001, current_date - 3, 9.99)',
+select throws_ok('select public.admin_correct_transaction(9140000000005, current_date - 3, 9.99)',
   '42501', null, 'user: the correction RPC is for admins');
 select tests.authenticate_as_anon();
-select throws_ok('select public.admin_correct_transaction(9140000000001, current_date - 3, 9.99)',
+select throws_ok('select public.admin_correct_transaction(9140000000005, current_date - 3, 9.99)',
   '42501', null, 'anon: nor for anon');
 
 -- Trusted roles pass the guard, but not the invariant -----------------------------------------------
@@ -139,7 +145,7 @@ select results_eq('select status, open_lots from tests.ledger(9140000000004)', $
   'that row waits for its next lot');
 
 -- The correction RPC --------------------------------------------------------------------------------
-select round_ups as round_ups_before from private.user_totals_of(array[:'alice']::uuid[]) \gset
+select round_ups as round_ups_before from private.user_totals_of(array[:'owner']::uuid[]) \gset
 select tests.authenticate_as(:'admin');
 select throws_ok('select public.admin_correct_transaction(9140000000001, current_date - 3)',
   '22023', null, 'nothing to correct is an error');
@@ -161,7 +167,7 @@ select results_eq($$select status, merchant_key, mapping_id
 select throws_ok($$select public.admin_correct_transaction(9140000000002, current_date - 3, 1.00)$$,
   'P0002', null, 'the row moved to its corrected date');
 select tests.clear_authentication();
-select is((select round_ups - :round_ups_before from private.user_totals_of(array[:'alice']::uuid[])), 0.10::numeric,
+select is((select round_ups - :round_ups_before from private.user_totals_of(array[:'owner']::uuid[])), 0.10::numeric,
   'user totals follow the updates (round-ups 0.50 -> 0.60, 0 -> 0)');
 
 -- The engine invests the corrected row again, the right amount.
@@ -171,8 +177,8 @@ select is((select amount from private.invest_chunk(9140000000000, 10, 'VTI', int
 select results_eq('select status, round_up, allocation_lot, open_lots, open_amount from tests.ledger(9140000000001)',
   $$values ('invested'::text, 0.60::numeric, 2, 1::bigint, 0.60::numeric)$$,
   'one open lot again: lot 2 of the corrected round-up');
-select results_eq($$select user_id::text, invested, lots from public.holdings where user_id = '$$ || :'alice' || $$' and ticker = 'ZLBR'$$,
-  format($$values (%L, 1.35::numeric(14,2), 2)$$, :'alice'),
+select results_eq($$select user_id::text, invested, lots from public.holdings where user_id = '$$ || :'owner' || $$' and ticker = 'ZLBR'$$,
+  format($$values (%L, 1.35::numeric(14,2), 2)$$, :'owner'),
   'holdings: the reversed lots are gone, the new ones count (0.60 + 0.75)');
 
 -- A date correction of an invested row: the reversal stays under the old key, the new lot is under the new one.
