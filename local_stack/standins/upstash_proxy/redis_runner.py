@@ -37,7 +37,8 @@ class RedisRunner:
     def __init__(self, pool: BlockingConnectionPool) -> None:
         self._pool = pool
         self._scripts = ScriptRegistry()
-        self._read_only: frozenset[bytes] | None = None
+        # Command name -> whether redis-server flags it read-only; only names it knows (~240) are kept.
+        self._read_only: dict[bytes, bool] = {}
 
     @classmethod
     def from_config(cls, config: ProxyConfig) -> "RedisRunner":
@@ -75,11 +76,19 @@ class RedisRunner:
         return [self._scripts.present(c, r) for c, r in zip(commands, outcome, strict=True)]
 
     async def writes_in(self, commands: Sequence[Command]) -> int:
-        """How many of the commands may have written (redis-server's own ``readonly`` flag says which did not)."""
-        if self._read_only is None:
-            (table,) = await self._round_trip([[b"COMMAND"]])
-            self._read_only = _read_only_names(table)
-        return sum(command[0].lower() not in self._read_only for command in commands)
+        """How many of the commands may have written (redis-server's own ``readonly`` flag says which did not).
+
+        Asked per command name with COMMAND INFO, once per name: the whole COMMAND table is ~200 KB, and
+        parsing it when a restarted proxy took its first burst of requests delayed them by seconds.
+        """
+        unknown = sorted({command[0].lower() for command in commands} - self._read_only.keys())
+        if unknown:
+            (infos,) = await self._round_trip([[b"COMMAND", b"INFO", *unknown]])
+            if isinstance(infos, list):
+                for name, info in zip(unknown, infos, strict=False):
+                    if isinstance(info, list):  # nil for a name redis-server does not know
+                        self._read_only[name] = _read_only_flag(info)
+        return sum(not self._read_only.get(command[0].lower(), False) for command in commands)
 
     async def _round_trip(self, commands: Sequence[Command]) -> list[RedisReply]:
         async with self._connection() as connection:
@@ -109,14 +118,7 @@ async def _read_reply(connection: AbstractConnection) -> RedisReply:
     return reply
 
 
-def _read_only_names(table: RedisReply) -> frozenset[bytes]:
-    """Names of the read-only commands in a COMMAND reply (entries are [name, arity, flags, ...])."""
-    if not isinstance(table, list):
-        raise RedisUnavailable(f"ERR redis-server did not list its commands: {table!r}")
-    return frozenset(name for name in map(_read_only_name, table) if name is not None)
-
-
-def _read_only_name(entry: RedisReply) -> bytes | None:
-    if isinstance(entry, list) and isinstance(entry[0], bytes) and isinstance(entry[2], list):
-        return entry[0] if b"readonly" in entry[2] else None
-    return None
+def _read_only_flag(entry: list[RedisReply]) -> bool:
+    """An entry of COMMAND INFO is [name, arity, flags, ...]."""
+    flags = entry[2] if len(entry) > 2 else None
+    return isinstance(flags, list) and b"readonly" in flags
