@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 
+from kamioi.mapping.guard import PLUS_WORD, continues_name
+
 UNKNOWN_KEY = "unknown"
 MARKER = "|"
 
@@ -133,6 +135,8 @@ _GUARDED_NOISE = (
     ("INSTACAR", re.compile(r"\bBY\s+INSTACAR\w*")),  # "IC* COSTCO BY INSTACAR"
     (" -", re.compile(r"\s-+\s")),  # "TST* JOES PIZZA - BROOKLYN": a location follows
 )
+# "AMC+", "ESPN+": a "+" glued to a name is another service of that name (kamioi.mapping.guard).
+_GLUED_PLUS = re.compile(r"(?<=[A-Z0-9])\+")
 # "air0017012345678" -> "air", "0017012345678": a reference glued to a word.
 _GLUED_NUMBER = re.compile(r"([a-z]{3,})(\d{4,})")
 
@@ -223,6 +227,12 @@ def _gazetteer() -> _Gazetteer:
 
 
 @cache
+def place_names() -> frozenset[str]:
+    """Every US place and state name (normalized words): where a purchase was, never what it bought."""
+    return _gazetteer().anywhere | frozenset(STATE_NAMES)
+
+
+@cache
 def _aliases() -> tuple[dict[str, str], frozenset[str], int]:
     """(alias form -> key, first words of all forms, most words in a form)."""
     # Imported here: the catalog normalizes its aliases with this module.
@@ -267,6 +277,8 @@ def _soft_tokens(descriptor: str) -> tuple[str | None, list[str]]:
     for trigger, pattern in _GUARDED_NOISE:
         if trigger in text:
             text = pattern.sub(f" {MARKER} ", text)
+    if "+" in text:
+        text = _GLUED_PLUS.sub(f" {PLUS_WORD.upper()} ", text)
     brand, star, detail = text.partition("*")
     if star:
         text = brand if any(ch.isalnum() for ch in brand) else detail
@@ -359,7 +371,12 @@ def _catalog_match(tokens: Sequence[str]) -> str | None:
         return None
     for words in range(min(longest, len(tokens)), 0, -1):
         key = index.get(" ".join(tokens[:words]))
-        if key is not None and _is_location_tail(tokens[words:]):
+        if key is None:
+            continue
+        rest = tokens[words:]
+        if continues_name(tokens[:words], _until_cut(rest, 0), place_names()):
+            return None  # the alias is the start of someone else's name: no shorter alias of it either
+        if _is_location_tail(rest):
             return key
     return None
 

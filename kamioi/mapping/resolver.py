@@ -41,7 +41,9 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from kamioi.mapping.cache import MappingCache, StoredMapping
-from kamioi.mapping.normalizer import UNKNOWN_KEY, normalize
+from kamioi.mapping.catalog import alias_index
+from kamioi.mapping.guard import blocks_similarity
+from kamioi.mapping.normalizer import UNKNOWN_KEY, normalize, place_names
 from kamioi.mapping.policy import ApprovalPolicy, ResolverOptions, RetryPolicy, Status, Tier
 from kamioi.mapping.providers.base import MerchantQuery, MerchantSuggestion, Provider
 from kamioi.mapping.providers.offline import OFFLINE_PROVIDER_NAME
@@ -267,7 +269,10 @@ async def _cheap_tiers(
     rest = [key for key in by_key if key not in proposals]
     if not rest:
         return proposals
+    places = place_names()
     for row in await similar_known(conn, rest, opts.similarity_threshold):
+        if _guarded(row["merchant_key"], row["matched_key"], places):
+            continue  # left for the provider and review
         key, ticker, confidence = row["merchant_key"], row["ticker"], round(float(row["similarity"]), 4)
         verified = ticker is not None and (row["from_catalog"] or ticker in trusted)
         proposals[key] = Proposal(
@@ -285,6 +290,12 @@ async def _cheap_tiers(
             reason=f"trigram similarity {confidence:.2f} to {row['matched_key']}",
         )
     return proposals
+
+
+def _guarded(key: str, matched_key: str, places: frozenset[str]) -> bool:
+    """The partial-name guard over a similarity hit, against every known spelling of the merchant hit."""
+    forms = [matched_key, *(form for form, owner in alias_index().items() if owner == matched_key)]
+    return any(blocks_similarity(key, form, places) for form in forms)
 
 
 async def _ask_provider(

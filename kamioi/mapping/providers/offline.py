@@ -1,8 +1,9 @@
 """The offline provider: the catalog and trigram similarity, deterministic, no network, no key.
 
 It answers only for merchants it can tie to a catalog entry (its key or an alias, exactly or at or
-above the similarity threshold) and then proposes that entry's company and ticker. A merchant it
-does not know gets no answer at all, so it goes to admin review: it never invents a ticker.
+above the similarity threshold, unless the partial-name guard blocks the similar spelling) and then
+proposes that entry's company and ticker. A merchant it does not know gets no answer at all, so it
+goes to admin review: it never invents a ticker.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 from kamioi.mapping.catalog import alias_forms, load_catalog
+from kamioi.mapping.guard import blocks_similarity
+from kamioi.mapping.normalizer import place_names
 from kamioi.mapping.providers.base import CATEGORIES, MerchantQuery, MerchantSuggestion
 from kamioi.mapping.trigram import trigrams
 
@@ -104,9 +107,12 @@ class OfflineProvider:
                 shared[(merchant.merchant_key, form)] += 1
                 candidates[(merchant.merchant_key, form)] = merchant
         best: OfflineMatch | None = None
+        places = place_names()
         for (key, form), count in sorted(shared.items()):
             score = count / (len(grams) + len(trigrams(form)) - count)
-            if score >= self._threshold and (best is None or score > best.similarity):
+            if score < self._threshold or (best is not None and score <= best.similarity):
+                continue
+            if not blocks_similarity(merchant_key, form, places):
                 best = OfflineMatch(candidates[(key, form)], score, form)
         return best
 
