@@ -31,9 +31,7 @@ EXCHANGES = {"NYSE", "Nasdaq", "CBOE", "OTC"}
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", PACKAGE, "--no-deps", "-q", "-d", scratch], check=True
-        )
+        subprocess.run([sys.executable, "-m", "pip", "download", PACKAGE, "--no-deps", "-q", "-d", scratch], check=True)
         wheel = next(Path(scratch).glob("edgartools-*.whl"))
         with zipfile.ZipFile(wheel) as archive:
             archive.extract(MEMBER, scratch)

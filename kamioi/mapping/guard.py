@@ -45,9 +45,9 @@ def blocks_similarity(key: str, form: str, places: Container[str]) -> bool:
     """Whether a similarity match of `key` to the catalog spelling `form` must not stand.
 
     It must not when key and spelling share their first words and the key then goes on with a word of
-    its own, or stops there and those words are a place ("new york" ~ "new york times"): "target plumbing" ~ "target", "new york bagel" ~
-    "new york times". A key cut short ("chick fil" ~ "chick fil a", "starbucks cof" ~ "starbucks
-    coffee"), a misspelt word ("starbuks", "bravo cofee") still match.
+    its own ("target plumbing" ~ "target", "new york bagel" ~ "new york times"), or stops there and
+    those words are a place ("new york" ~ "new york times"). A key cut short ("chick fil" ~ "chick fil
+    a", "starbucks cof" ~ "starbucks coffee") or a misspelt word ("starbuks", "bravo cofee") still match.
     """
     key_words, form_words = key.split(), form.split()
     shared = 0
