@@ -2,7 +2,10 @@
 
 - data/catalog.csv: merchant_key, canonical_name, ticker (empty = private, foreign-only or unsure),
   category (a Plaid primary category), aliases (pipe-separated descriptor spellings).
-- data/known_tickers.txt: other US-listed tickers an LLM answer may name (one per line, # comments).
+- data/us_tickers.csv: the ticker universe, every US-listed symbol (NYSE, Nasdaq, CBOE, OTC) of an SEC
+  filer, from the SEC list shipped in the edgartools package (scripts/gen_ticker_universe.py).
+- data/known_tickers.txt: US symbols that list lacks (OTC ADRs of foreign owners that do not file
+  with the SEC, a listing it missed), one per line, # comments, each with its source.
 - data/eval_set.csv: hand-labelled bank descriptors (see `load_eval_set`).
 
 Tickers reflect US listings as known when the catalog was written; companies with an announced
@@ -91,15 +94,21 @@ def alias_index() -> dict[str, str]:
 
 
 @cache
-def known_tickers() -> frozenset[str]:
-    """Catalog tickers plus data/known_tickers.txt."""
+def ticker_universe() -> frozenset[str]:
+    """Every ticker an answer of any tier may name: data/us_tickers.csv plus data/known_tickers.txt."""
     listed = (line.split("#", 1)[0].strip() for line in _data_text("known_tickers.txt").splitlines())
     extra = {ticker for ticker in listed if ticker}
-    malformed = sorted(ticker for ticker in extra if not TICKER_PATTERN.fullmatch(ticker))
+    sec = {row["ticker"] for row in csv.DictReader(_data_text("us_tickers.csv").splitlines())}
+    malformed = sorted(ticker for ticker in extra | sec if not TICKER_PATTERN.fullmatch(ticker))
     if malformed:
-        raise ValueError(f"known_tickers.txt has malformed tickers: {malformed}")
-    catalog = {entry.ticker for entry in load_catalog().values() if entry.ticker}
-    return frozenset(catalog | extra)
+        raise ValueError(f"ticker universe has malformed tickers: {malformed[:10]}")
+    return frozenset(sec | extra)
+
+
+@cache
+def known_tickers() -> frozenset[str]:
+    """The ticker universe; the catalog's tickers are in it (tests/mapping/test_catalog.py checks)."""
+    return ticker_universe() | {entry.ticker for entry in load_catalog().values() if entry.ticker}
 
 
 def load_eval_set() -> list[EvalRow]:

@@ -17,6 +17,7 @@ from kamioi.mapping.catalog import (
     known_tickers,
     load_catalog,
     load_eval_set,
+    ticker_universe,
 )
 from kamioi.mapping.normalizer import merchant_key
 
@@ -81,12 +82,20 @@ def test_private_or_recently_delisted_companies_have_no_ticker() -> None:
     assert {key: catalog[key].ticker for key in private} == dict.fromkeys(private)
 
 
-def test_known_tickers_are_the_catalog_tickers_plus_the_list() -> None:
-    tickers = known_tickers()
-    assert {entry.ticker for entry in load_catalog().values() if entry.ticker} <= tickers
-    assert {"KO", "PEP", "NVDA", "BRK.A"} <= tickers
-    assert all(TICKER_PATTERN.fullmatch(ticker) for ticker in tickers)
-    assert "WBA" not in tickers  # Walgreens went private
+def test_every_catalog_ticker_is_in_the_ticker_universe() -> None:
+    universe = ticker_universe()
+    stale = sorted((key, e.ticker) for key, e in load_catalog().items() if e.ticker and e.ticker not in universe)
+    assert stale == []
+    assert known_tickers() == universe
+
+
+def test_the_universe_is_the_maintained_list_of_us_listings() -> None:
+    universe = ticker_universe()
+    assert len(universe) > 9000
+    assert {"KO", "PEP", "NVDA", "BRK.B", "XYZ", "QSR", "SHEL"} <= universe
+    assert all(TICKER_PATTERN.fullmatch(ticker) for ticker in universe)
+    # Gone before the list was taken: take-privates, acquisitions, renamed symbols.
+    assert {"WBA", "SKX", "JWN", "SQ", "DFS", "FL"}.isdisjoint(universe)
 
 
 def test_checked_in_seed_is_the_rendered_catalog() -> None:
