@@ -1,7 +1,9 @@
 """The merchant catalog, the known-ticker list and the labelled evaluation set (all in ./data).
 
-- data/catalog.csv: merchant_key, canonical_name, ticker (empty = private, foreign-only or unsure),
-  category (a Plaid primary category), aliases (pipe-separated descriptor spellings).
+- data/catalog.csv: merchant_key, canonical_name (the brand), ticker (the owner's primary US symbol;
+  empty = private, government, non-profit, foreign-only or unsure), category (a Plaid primary
+  category), aliases (pipe-separated descriptor spellings), owner (the company that owns the brand)
+  and source (where the owner and ticker come from). One row per brand.
 - data/us_tickers.csv: the ticker universe, every US-listed symbol (NYSE, Nasdaq, CBOE, OTC) of an SEC
   filer, from the SEC list shipped in the edgartools package (scripts/gen_ticker_universe.py).
 - data/known_tickers.txt: US symbols that list lacks (OTC ADRs of foreign owners that do not file
@@ -37,6 +39,8 @@ class CatalogEntry:
     ticker: str | None
     category: str
     aliases: tuple[str, ...]
+    owner: str
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +64,7 @@ def _entry(row: dict[str, str]) -> CatalogEntry:
     if category not in CATEGORIES:
         raise ValueError(f"catalog category {category!r} of {key!r} is not a Plaid primary category")
     aliases = tuple(alias for alias in row["aliases"].split("|") if alias)
-    return CatalogEntry(key, row["canonical_name"], ticker or None, category, aliases)
+    return CatalogEntry(key, row["canonical_name"], ticker or None, category, aliases, row["owner"], row["source"])
 
 
 @cache

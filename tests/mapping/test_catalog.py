@@ -31,7 +31,7 @@ def _csv_rows(name: str) -> list[dict[str, str]]:
 
 def test_catalog_is_big_with_unique_keys() -> None:
     keys = [row["merchant_key"] for row in _csv_rows("catalog.csv")]
-    assert len(keys) >= 320
+    assert len(keys) >= 1500
     assert [key for key, n in Counter(keys).items() if n > 1] == []
     assert list(load_catalog()) == keys
 
@@ -71,6 +71,27 @@ def test_well_known_tickers() -> None:
         "discover": "COF", "gap": "GAP", "dairy queen": "BRK.B",
     }  # fmt: skip
     assert {key: catalog[key].ticker for key in expected} == expected
+
+
+def test_every_brand_names_its_owner_and_source() -> None:
+    missing = [key for key, e in load_catalog().items() if not e.owner.strip() or not e.source.strip()]
+    assert missing == []
+
+
+def test_owners_after_2024_2025_deals_and_foreign_owners_adrs() -> None:
+    catalog = load_catalog()
+    expected = {
+        "hawaiian airlines": "ALK", "mattress firm": "SGI", "aesop": "LRLCY", "zara": "IDEXY", "7 eleven": "SVNDY",
+        "amc plus": "AMCX", "amc theatres": "AMC", "tracfone": "VZ", "cefco": "CASY",
+        "travelcenters of america": "BP", "benihana": "STKS", "tidal": "XYZ", "pandora": "SIRI",
+        "pandora jewelry": "PANDY", "foot locker": None, "electronic arts": None, "nyseg": None,
+    }  # fmt: skip
+    assert {key: catalog[key].ticker if key in catalog else None for key in expected} == expected
+
+
+def test_government_and_non_profit_payees_never_have_a_ticker() -> None:
+    listed = [k for k, e in load_catalog().items() if e.category == "GOVERNMENT_AND_NON_PROFIT" and e.ticker]
+    assert listed == []
 
 
 def test_private_or_recently_delisted_companies_have_no_ticker() -> None:
