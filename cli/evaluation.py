@@ -187,6 +187,27 @@ async def ask_in_batches(
 
 
 @dataclass(frozen=True)
+class HardReport:
+    """The hard set: ticker precision and coverage (of public companies), private merchants given a
+    ticker, and merchant consistency (every descriptor of a merchant normalized to one key)."""
+
+    tickers: TickerReport
+    private_rows: int
+    private_with_ticker: int
+    normalization: NormalizationReport
+
+
+def hard_report(rows: Sequence[EvalRow], predictions: Sequence[Prediction]) -> HardReport:
+    private = [prediction for row, prediction in zip(rows, predictions, strict=True) if row.expected_ticker is None]
+    return HardReport(
+        tickers=score(rows, predictions),
+        private_rows=len(private),
+        private_with_ticker=sum(prediction.ticker is not None for prediction in private),
+        normalization=evaluate_normalization(rows),
+    )
+
+
+@dataclass(frozen=True)
 class SimilaritySample:
     key: str
     expected_ticker: str | None

@@ -9,6 +9,9 @@
 - data/known_tickers.txt: US symbols that list lacks (OTC ADRs of foreign owners that do not file
   with the SEC, a listing it missed), one per line, # comments, each with its source.
 - data/eval_set.csv: hand-labelled bank descriptors (see `load_eval_set`).
+- data/hard_eval_set.csv: hard descriptors (venues, look-alike names, parents with other names, deals,
+  foreign owners, processors, private and public payees), each labelled with its source
+  (see `load_hard_set`).
 
 Tickers reflect US listings as known when the catalog was written; companies with an announced
 take-private or merger still pending then were left without a ticker (precision over coverage).
@@ -124,6 +127,27 @@ def load_eval_set() -> list[EvalRow]:
             expected_ticker=row["expected_ticker"] or None,
             in_catalog={"true": True, "false": False}[row["in_catalog"]],
         )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class HardRow:
+    descriptor: str
+    merchant: str  # a label shared by the descriptors of one merchant (for consistency)
+    expected_ticker: str | None  # None: private, local, government, non-profit or unsure
+    kind: str  # venue, lookalike, plus, place, parent, deal, adr, processor, private, government, nonprofit
+    source: str
+
+    def as_eval_row(self) -> EvalRow:
+        """Scored like the main set; coverage counts the rows of public companies."""
+        return EvalRow(self.descriptor, self.merchant, self.expected_ticker, self.expected_ticker is not None)
+
+
+def load_hard_set() -> list[HardRow]:
+    rows = csv.DictReader(_data_text("hard_eval_set.csv").splitlines())
+    return [
+        HardRow(row["descriptor"], row["merchant"], row["expected_ticker"] or None, row["kind"], row["source"])
         for row in rows
     ]
 

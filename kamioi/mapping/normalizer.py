@@ -138,6 +138,7 @@ _GUARDED_NOISE = (
 # "AMC+", "ESPN+": a "+" glued to a name is another service of that name (kamioi.mapping.guard).
 _GLUED_PLUS = re.compile(r"(?<=[A-Z0-9])\+")
 # "air0017012345678" -> "air", "0017012345678": a reference glued to a word.
+_AMAZON_ORDER = re.compile(r"(?=[a-z]*\d)[a-z0-9]{9,10}")
 _GLUED_NUMBER = re.compile(r"([a-z]{3,})(\d{4,})")
 
 _PUNCTUATION = str.maketrans(
@@ -284,7 +285,9 @@ def _soft_tokens(descriptor: str) -> tuple[str | None, list[str]]:
         text = brand if any(ch.isalnum() for ch in brand) else detail
     tokens: list[str] = []
     for word in text.translate(_PUNCTUATION).lower().split():
-        glued = None if word.isalpha() or word.isdigit() else _GLUED_NUMBER.fullmatch(word)
+        # An Amazon order id ("CBAE44223") opens the text after the prefix: a reference, not a name.
+        order_id = processor == "amazon" and not tokens and _AMAZON_ORDER.fullmatch(word)
+        glued = None if order_id or word.isalpha() or word.isdigit() else _GLUED_NUMBER.fullmatch(word)
         if glued:
             tokens.extend(glued.groups())
         else:
