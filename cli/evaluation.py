@@ -26,6 +26,7 @@ from typing import Literal
 
 from kamioi.mapping.catalog import EvalRow, alias_index, load_catalog
 from kamioi.mapping.normalizer import normalize
+from kamioi.mapping.policy import check_answer
 from kamioi.mapping.providers.base import MerchantQuery, MerchantSuggestion, Provider
 from kamioi.mapping.providers.offline import OfflineProvider
 from kamioi.mapping.resolver import ApprovalPolicy
@@ -166,9 +167,10 @@ async def provider_predictions(
         if answer is None:
             predictions.append(prediction)
             continue
-        verified = answer.ticker is not None and answer.ticker in trusted
-        approved = policy.approves("llm", answer.confidence, answer.ticker, verified)
-        predictions.append(Prediction(True, answer.ticker, "llm", approved))
+        checked = check_answer(normalize(row.descriptor).merchant_key, answer.ticker)
+        verified = checked.ticker is not None and checked.ticker in trusted
+        approved = checked.approvable and policy.approves("llm", answer.confidence, checked.ticker, verified)
+        predictions.append(Prediction(True, checked.ticker, "llm", approved))
     return predictions
 
 

@@ -14,7 +14,8 @@ this module needs neither the gazetteer nor the catalog.
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass
 
 # Naming-rights and venue words: "<BRAND> <WORD>" is a place that carries the brand, not the brand.
 VENUE_WORDS = frozenset(
@@ -73,3 +74,22 @@ def _same_word(printed: str, spelling: str) -> bool:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
         previous = current
     return previous[-1] <= 1
+
+
+@dataclass(frozen=True)
+class Trap:
+    """A key that starts with a catalog merchant's spelling and goes on into another name."""
+
+    merchant_key: str  # the catalog merchant the key looks like
+    certain: bool  # the continuation is a venue word, a "+" service or a place name
+
+
+def trapped_brand(key: str, index: Mapping[str, str], places: Container[str]) -> Trap | None:
+    """The catalog merchant (by `index`: spelling -> merchant key) whose longest spelling starts `key`
+    as whole words with more words after it, or None."""
+    words = key.split()
+    for count in range(len(words) - 1, 0, -1):
+        owner = index.get(" ".join(words[:count]))
+        if owner is not None:
+            return Trap(owner, continues_name(words[:count], words[count:], places))
+    return None

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kamioi.mapping.catalog import known_tickers
+from kamioi.mapping.catalog import alias_index, known_tickers, load_catalog
+from kamioi.mapping.guard import trapped_brand
+from kamioi.mapping.normalizer import place_names
 from kamioi.mapping.trigram import SIMILARITY_THRESHOLD
 from kamioi.settings import Settings
 
@@ -66,3 +68,25 @@ class ResolverOptions:
             batch_size=settings.llm_batch_size,
             retry=RetryPolicy.from_settings(settings),
         )
+
+
+@dataclass(frozen=True)
+class AnswerCheck:
+    """What the partial-name guard makes of a provider's ticker for a key."""
+
+    ticker: str | None  # the ticker to keep (None when the guard struck it)
+    approvable: bool  # False: an admin must look, whatever the confidence
+    note: str | None  # why, for the mapping's reason
+
+
+def check_answer(merchant_key: str, ticker: str | None) -> AnswerCheck:
+    """Every tier's guard over a provider's answer: a key that carries a brand into another name
+    ("capital one arena", "target plumbing") must not get that brand's ticker. A venue, "+" service
+    or place continuation strikes the ticker (the answer goes to review); any other continuation
+    keeps it pending for an admin."""
+    trap = trapped_brand(merchant_key, alias_index(), place_names()) if ticker else None
+    if trap is None or load_catalog()[trap.merchant_key].ticker != ticker:
+        return AnswerCheck(ticker, True, None)
+    if trap.certain:
+        return AnswerCheck(None, False, f"partial-name guard: not {trap.merchant_key} ({ticker} struck)")
+    return AnswerCheck(ticker, False, f"partial-name guard: {trap.merchant_key} starts a longer name")

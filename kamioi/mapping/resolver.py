@@ -44,7 +44,7 @@ from kamioi.mapping.cache import MappingCache, StoredMapping
 from kamioi.mapping.catalog import alias_index
 from kamioi.mapping.guard import blocks_similarity
 from kamioi.mapping.normalizer import UNKNOWN_KEY, normalize, place_names
-from kamioi.mapping.policy import ApprovalPolicy, ResolverOptions, RetryPolicy, Status, Tier
+from kamioi.mapping.policy import ApprovalPolicy, ResolverOptions, RetryPolicy, Status, Tier, check_answer
 from kamioi.mapping.providers.base import MerchantQuery, MerchantSuggestion, Provider
 from kamioi.mapping.providers.offline import OFFLINE_PROVIDER_NAME
 from kamioi.mapping.store import (
@@ -331,18 +331,22 @@ def _provider_proposal(
     source = "catalog" if provider.name == OFFLINE_PROVIDER_NAME else "llm"
     if suggestion is None:
         return replace(_placeholder(query, provider), reason=f"{provider.name} had no answer; left for review")
-    # The resolver checks tickers itself, against the catalog and the known-tickers list.
-    verified = suggestion.ticker is not None and suggestion.ticker in trusted
-    reason = suggestion.reason if verified or suggestion.ticker is None else f"unverified ticker; {suggestion.reason}"
+    # The resolver checks tickers itself: the partial-name guard, then the ticker universe.
+    checked = check_answer(query.merchant_key, suggestion.ticker)
+    ticker = checked.ticker
+    verified = ticker is not None and ticker in trusted
+    reason = suggestion.reason if verified or ticker is None else f"unverified ticker; {suggestion.reason}"
+    if checked.note:
+        reason = f"{checked.note}; {reason}"
     return Proposal(
         merchant_key=query.merchant_key,
         display_name=query.display_name,
         company=suggestion.company,
-        ticker=suggestion.ticker,
+        ticker=ticker,
         category=suggestion.category,
         confidence=round(suggestion.confidence, 4),
         tier="llm",
-        approved=opts.policy.approves("llm", suggestion.confidence, suggestion.ticker, verified),
+        approved=checked.approvable and opts.policy.approves("llm", suggestion.confidence, ticker, verified),
         source=source,
         model=provider.model,
         prompt_version=provider.prompt_version,

@@ -9,6 +9,7 @@ from psycopg import AsyncConnection
 
 from kamioi.mapping.guard import blocks_similarity, continues_name
 from kamioi.mapping.normalizer import normalize, place_names
+from kamioi.mapping.policy import check_answer
 from kamioi.mapping.providers.offline import OfflineProvider
 from kamioi.mapping.resolver import ResolverOptions, resolve_descriptors
 from kamioi.mapping.trigram import SIMILARITY_THRESHOLD, similarity
@@ -102,3 +103,22 @@ async def test_guarded_similarity_goes_to_review_in_the_database_tier(
 
     assert (res.merchant.tier, res.merchant.ticker) == ("review", None)
     assert provider.batches == [[db_slice.key("bravo coffee arena")]]
+
+
+@pytest.mark.parametrize(
+    ("key", "ticker", "kept", "approvable"),
+    [
+        ("capital one arena", "COF", None, False),  # a venue: the ticker is struck
+        ("amc plus", "AMC", None, False),  # a "+" service: AMC Theatres' ticker is struck
+        ("amc plus", "AMCX", "AMCX", True),  # AMC Networks: not the brand inside
+        ("target plumbing", "TGT", "TGT", False),  # another name: kept for an admin, never approved
+        ("target plumbing", None, None, True),
+        ("capital one arena", "MSGS", "MSGS", True),  # another company named: the guard has no say
+        ("harbor deli", "SBUX", "SBUX", True),
+    ],
+)
+def test_check_answer(key: str, ticker: str | None, kept: str | None, approvable: bool) -> None:
+    checked = check_answer(key, ticker)
+
+    assert (checked.ticker, checked.approvable) == (kept, approvable)
+    assert (checked.note is None) == approvable
