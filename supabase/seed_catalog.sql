@@ -946,7 +946,7 @@ values
   ('aarons', 'Aaron''s', null, 'GENERAL_MERCHANDISE', array['aarons sales lease']::text[]),
   ('katapult', 'Katapult', 'KPLT', 'LOAN_PAYMENTS', array['katapult holdings']::text[]),
   ('thredup', 'ThredUp', 'TDUP', 'GENERAL_MERCHANDISE', '{}'::text[]),
-  ('realreal', 'The RealReal', 'REAL', 'GENERAL_MERCHANDISE', array['therealreal', 'real real']::text[]),
+  ('realreal', 'The RealReal', 'REAL', 'GENERAL_MERCHANDISE', array['therealreal']::text[]),
   ('stitch fix', 'Stitch Fix', 'SFIX', 'GENERAL_MERCHANDISE', array['stitchfix', 'stitch fix inc']::text[]),
   ('rent the runway', 'Rent the Runway', 'RENT', 'GENERAL_MERCHANDISE', array['renttherunway', 'rent the runway inc']::text[]),
   ('poshmark', 'Poshmark', null, 'GENERAL_MERCHANDISE', array['poshmark inc']::text[]),

@@ -101,6 +101,15 @@ def alias_index() -> dict[str, str]:
 
 
 @cache
+def spellings_by_merchant() -> dict[str, tuple[str, ...]]:
+    """merchant_key -> its normalized spellings (the inverse of `alias_index`)."""
+    spellings: dict[str, list[str]] = {}
+    for form, key in alias_index().items():
+        spellings.setdefault(key, []).append(form)
+    return {key: tuple(forms) for key, forms in spellings.items()}
+
+
+@cache
 def ticker_universe() -> frozenset[str]:
     """Every ticker an answer of any tier may name: data/us_tickers.csv plus data/known_tickers.txt."""
     listed = (line.split("#", 1)[0].strip() for line in _data_text("known_tickers.txt").splitlines())

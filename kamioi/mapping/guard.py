@@ -62,10 +62,10 @@ def blocks_similarity(key: str, form: str, places: Container[str]) -> bool:
 
 
 def _same_word(printed: str, spelling: str) -> bool:
-    """A word cut short or mistyped (one edit: "cof"/"coffee", "cofee"/"coffee", "delis"/"deli")."""
+    """A word cut short or mistyped (one edit: "cof"/"coffee", "cofee"/"coffee", "ross"/"cross")."""
     if spelling.startswith(printed):
         return True
-    if abs(len(printed) - len(spelling)) > 1 or printed[0] != spelling[0]:
+    if abs(len(printed) - len(spelling)) > 1:
         return False
     previous = list(range(len(spelling) + 1))
     for i, a in enumerate(printed, 1):

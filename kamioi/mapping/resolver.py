@@ -41,7 +41,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from kamioi.mapping.cache import MappingCache, StoredMapping
-from kamioi.mapping.catalog import alias_index
+from kamioi.mapping.catalog import spellings_by_merchant
 from kamioi.mapping.guard import blocks_similarity
 from kamioi.mapping.normalizer import UNKNOWN_KEY, normalize, place_names
 from kamioi.mapping.policy import ApprovalPolicy, ResolverOptions, RetryPolicy, Status, Tier, check_answer
@@ -294,7 +294,7 @@ async def _cheap_tiers(
 
 def _guarded(key: str, matched_key: str, places: frozenset[str]) -> bool:
     """The partial-name guard over a similarity hit, against every known spelling of the merchant hit."""
-    forms = [matched_key, *(form for form, owner in alias_index().items() if owner == matched_key)]
+    forms = (matched_key, *spellings_by_merchant().get(matched_key, ()))
     return any(blocks_similarity(key, form, places) for form in forms)
 
 
