@@ -45,10 +45,23 @@ Mode = Literal[
 MODES: tuple[str, ...] = get_args(Mode)
 
 MADE_UP_TICKER = "ZZQX"
+# Descriptors the naive table above maps to the brand inside them: (descriptor, brand ticker, the guard
+# strikes the ticker). A venue strikes it; a plumber named Target only loses approval.
+TRAP_DESCRIPTORS: tuple[tuple[str, str, bool], ...] = (
+    ("CAPITAL ONE ARENA WASHINGTON DC", "COF", True),
+    ("AMERICAN AIRLINES CENTER DALLAS TX", "AAL", True),
+    ("TARGET FIELD MINNEAPOLIS MN", "TGT", True),
+    ("TARGET PLUMBING LLC MINNEAPOLIS MN", "TGT", False),
+)
 UNASKED_KEY = "not-asked-merchant"
 
-# Word found in a merchant's text -> (company, ticker, category).
+# Word found in a merchant's text -> (company, ticker, category). Matching is naive on purpose: like a
+# careless model it names the brand inside a longer name (CAPITAL ONE ARENA -> Capital One, TARGET
+# PLUMBING -> Target, AMERICAN AIRLINES CENTER -> American Airlines), so tests can watch the resolver's
+# partial-name guard catch it (TRAP_DESCRIPTORS).
 KNOWN_MERCHANTS: dict[str, tuple[str, str, str]] = {
+    "capital one": ("Capital One Financial", "COF", "LOAN_PAYMENTS"),
+    "american airlines": ("American Airlines Group", "AAL", "TRAVEL"),
     "starbucks": ("Starbucks Corporation", "SBUX", "FOOD_AND_DRINK"),
     "mcdonald": ("McDonald's Corporation", "MCD", "FOOD_AND_DRINK"),
     "chipotle": ("Chipotle Mexican Grill", "CMG", "FOOD_AND_DRINK"),
