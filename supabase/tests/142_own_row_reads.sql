@@ -79,7 +79,11 @@ select ok(:'tx_merge' ~ 'transactions_\w*user_id_txn_date_id_idx' and :'tx_merge
 select tests.plan_text('select * from public.holdings') as h_plan \gset
 select ok(:'h_plan' !~ 'Seq Scan', 'holdings: no sequential scan');
 select ok(:'h_plan' ~ 'Index Cond: \(user_id = \$0\)', 'holdings: the primary key is sought by user_id');
+-- Sorts priced out again: on a table without statistics (a fresh stack) a bitmap scan and a sort of
+-- a handful of rows looks cheaper than the ordered index scan the page gets at scale.
+set local enable_sort = off;
 select tests.plan_text('select * from public.allocations order by created_at desc, id desc limit 50') as a_plan \gset
+reset enable_sort;
 select ok(:'a_plan' ~ 'Index Cond: \(user_id = \$0\)' and :'a_plan' !~ 'Seq Scan' and :'a_plan' !~ 'Sort',
   'allocations newest first: allocations_user_created_idx sought by user_id, no sort');
 select tests.plan_text('select * from public.profiles') as p_plan \gset
