@@ -238,7 +238,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate merchant mapping on the labelled set and a transactions file")
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate merchant mapping on the labelled set and a transactions file",
+        description="Measure merchant mapping against the database: normalization accuracy and ticker precision"
+        " and coverage on the labelled descriptors, and LLM calls per 1,000 transactions of a generated (or"
+        " given) transactions file. Offline unless --llm. Writes nothing the product reads.",
+    )
     parser.add_argument("--llm", action="store_true", help="also evaluate the configured LLM (LLM_* settings)")
     parser.add_argument("--transactions", help="transactions CSV for the calls measure (default: generate one)")
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help=f"rows to generate (default {DEFAULT_ROWS})")

@@ -48,6 +48,9 @@ from importlib import resources
 from kamioi.mapping.guard import PLUS_WORD, continues_name
 
 UNKNOWN_KEY = "unknown"
+# The one length limit for a descriptor (or an imported merchant name) at every entry point: imports,
+# the API, `kamioi map`; the database holds merchant keys to it too (20261207800000_merchant_key_length.sql).
+MAX_DESCRIPTOR_CHARS = 500
 MARKER = "|"
 
 # Processor name -> the merchant key used when the descriptor names no other merchant.

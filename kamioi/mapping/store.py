@@ -81,8 +81,12 @@ class Proposal:
         )
 
 
+# A user's suggestion is not an answer until an admin approves it (it is then the mapping in force):
+# a key with only suggestions goes on to the catalog and the provider, and a suggestion never
+# reports the tier it claims.
 STORED_MAPPINGS = """
-select w.key, m.id, m.created_at, m.company_name, m.ticker, m.category, m.confidence, m.status, m.tier
+select w.key, m.id, m.created_at, m.company_name, m.ticker, m.category, m.confidence, m.status,
+       case when m.source = 'user' and m.status <> 'approved' then 'review' else m.tier end
 from unnest(%s::text[]) as w(key)
 cross join lateral (
   select m.*, 0 as rank
@@ -92,7 +96,7 @@ cross join lateral (
   union all
   select m.*, case m.status when 'pending' then 1 when 'approved' then 2 else 3 end
   from public.llm_mappings as m
-  where m.merchant_key = w.key
+  where m.merchant_key = w.key and m.source <> 'user'
   order by rank, created_at desc, id desc
   limit 1
 ) as m

@@ -84,6 +84,8 @@ export type Database = {
           "sort": string | null;
           "started_at": string | null;
           "state": string;
+          "storage_bucket": string | null;
+          "storage_path": string | null;
           "updated_at": string;
         };
         ComputedFields: never;
@@ -107,6 +109,8 @@ export type Database = {
           "sort"?: string | null;
           "started_at"?: string | null;
           "state"?: string;
+          "storage_bucket"?: string | null;
+          "storage_path"?: string | null;
           "updated_at"?: string;
         };
         Update: {
@@ -129,6 +133,8 @@ export type Database = {
           "sort"?: string | null;
           "started_at"?: string | null;
           "state"?: string;
+          "storage_bucket"?: string | null;
+          "storage_path"?: string | null;
           "updated_at"?: string;
         };
         Relationships: [];
@@ -362,6 +368,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -389,6 +396,7 @@ export type Database = {
           "merchant_name": string;
           "model"?: string | null;
           "next_attempt_at"?: string | null;
+          "note"?: string | null;
           "prompt_version"?: string | null;
           "provider_attempts"?: number;
           "provider_error"?: string | null;
@@ -415,6 +423,7 @@ export type Database = {
           "merchant_name"?: string;
           "model"?: string | null;
           "next_attempt_at"?: string | null;
+          "note"?: string | null;
           "prompt_version"?: string | null;
           "provider_attempts"?: number;
           "provider_error"?: string | null;
@@ -611,6 +620,37 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "admin_correct_transaction": {
+        Args: {
+          "p_amount"?: number;
+          "p_id": number;
+          "p_merchant_key"?: string;
+          "p_new_txn_date"?: string;
+          "p_txn_date": string;
+        };
+        Returns: {
+          "allocation_lot": number;
+          "amount": number;
+          "created_at": string;
+          "descriptor": string;
+          "id": number;
+          "import_job_id": number | null;
+          "import_line": number | null;
+          "mapping_id": number | null;
+          "merchant_key": string | null;
+          "round_up": number;
+          "status": string;
+          "txn_date": string;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "transactions";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "admin_list_mappings": {
         Args: {
           "p_admin_approved"?: boolean;
@@ -642,6 +682,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -810,6 +851,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -862,6 +904,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -897,6 +940,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
