@@ -70,11 +70,12 @@ class Changes:
         )
 
     def correct_rows(self) -> None:
-        """Corrections of amounts and dates (a row moves to another day, month and partition)."""
+        """Corrections of amounts and dates (a row moves to another day, month and partition) of rows not
+        yet invested (an invested one is corrected through its reversal: the ledger invariant says so)."""
         self.conn.execute(
             "update public.transactions set amount = amount + 1, round_up = round((random() * 0.99)::numeric, 2),"
             " txn_date = txn_date - (random() * 90)::int"
-            " where merchant_key like %s || '%%' and allocation_lot = 0 and random() < 0.3",
+            " where merchant_key like %s || '%%' and allocation_lot = 0 and status <> 'invested' and random() < 0.3",
             (self.prefix,),
         )
 
