@@ -18,6 +18,7 @@ from local_stack.replica import LocalReplica
 from local_stack.services import (
     Service,
     admin_api,
+    broker_server,
     mail_dir,
     smtp_catcher,
     storage_server,
@@ -48,6 +49,7 @@ class Stack:
             upstash_proxy(self.settings, self.redis.url, self.keys.upstash_token),
             storage_server(self.settings),
             smtp_catcher(self.settings),
+            broker_server(self.settings),
             admin_api(self.settings),
             worker(self.settings),
         ]

@@ -285,22 +285,25 @@ declare
   v_sweep bigint;
   v_fallback text := nullif(p_fallback_ticker, '');
 begin
+  -- One sweep at a time: the carried positions are read and emptied by the sweep that holds this.
+  perform pg_advisory_xact_lock(hashtext('kamioi.sweep'));
   insert into private.sweeps (fallback_ticker, min_notional) values (v_fallback, p_min_notional)
   returning id into v_sweep;
   perform set_config('kamioi.quiet_user_broadcasts', 'on', true);
 
   create temp table sweep_ready (
-    id bigint, txn_date date, user_id uuid, round_up numeric, ticker text, action text,
+    id bigint, txn_date date, user_id uuid, round_up numeric, merchant_key text, ticker text, action text,
     multiplier smallint, swept boolean
   ) on commit drop;
 
-  insert into sweep_ready (id, txn_date, user_id, round_up, ticker, action)
-  with ready as (
-    select t.id, t.txn_date, t.user_id, t.round_up, t.merchant_key
-    from public.transactions as t
-    where t.status = 'mapped'
-    for update of t skip locked
-  ), in_force as (
+  insert into sweep_ready (id, txn_date, user_id, round_up, merchant_key)
+  select t.id, t.txn_date, t.user_id, t.round_up, t.merchant_key
+  from public.transactions as t
+  where t.status = 'mapped'
+  for update of t skip locked;
+
+  -- Each merchant's ticker once: the mapping's if the broker can buy it fractionally, else the fund.
+  with in_force as (
     select a.merchant_key, a.ticker as mapped,
            case when a.ticker is null then null
                 when b.symbol is null then 'not_at_broker'
@@ -309,26 +312,27 @@ begin
            end as fallback_reason
     from private.approved_mappings_in_force as a
     left join private.broker_assets as b on b.symbol = a.ticker
-    where a.merchant_key in (select r.merchant_key from ready as r)
+    where a.merchant_key in (select distinct r.merchant_key from sweep_ready as r)
   ), recorded as (
     insert into private.ticker_fallbacks as tf (ticker, reason, round_ups, last_sweep_id)
     select f.mapped, min(f.fallback_reason), count(*), v_sweep
-    from ready as r join in_force as f on f.merchant_key = r.merchant_key
+    from sweep_ready as r join in_force as f on f.merchant_key = r.merchant_key
     where f.fallback_reason is not null
     group by f.mapped
     on conflict (ticker) do update
       set reason = excluded.reason, round_ups = tf.round_ups + excluded.round_ups,
           last_sweep_id = excluded.last_sweep_id, updated_at = now()
   )
-  select r.id, r.txn_date, r.user_id, r.round_up,
-         case when f.fallback_reason is null and f.mapped is not null then f.mapped else v_fallback end,
-         case when f.merchant_key is null then 'unlink'
-              when r.round_up = 0 then 'nothing_to_invest'
-              when f.fallback_reason is null and f.mapped is not null then 'buy'
-              when v_fallback is not null then 'buy'
-         end
-  from ready as r
-  left join in_force as f on f.merchant_key = r.merchant_key;
+  update sweep_ready as r
+  set ticker = case when f.fallback_reason is null and f.mapped is not null then f.mapped else v_fallback end,
+      action = case when f.merchant_key is null then 'unlink'
+                    when r.round_up = 0 then 'nothing_to_invest'
+                    when f.fallback_reason is null and f.mapped is not null then 'buy'
+                    when v_fallback is not null then 'buy'
+               end
+  from sweep_ready as r2
+  left join in_force as f on f.merchant_key = r2.merchant_key
+  where r2.id = r.id and r2.txn_date = r.txn_date;
 
   update sweep_ready as s set multiplier = rules.multiplier, swept = false
   from private.investing_rules_of(array(select distinct r.user_id from sweep_ready as r)) as rules
@@ -506,9 +510,10 @@ begin
     end if;
     update public.broker_orders as o
     set status = case
-          when v_kind in ('fill', 'partial_fill', 'canceled', 'rejected', 'new')
-            and o.status not in ('filled', 'canceled', 'rejected')
+          -- Out of order, a `new` or an earlier partial fill must not move a later status back.
+          when v_kind in ('fill', 'canceled', 'rejected') and o.status not in ('filled', 'canceled', 'rejected')
             then coalesce(p_event #>> '{order,status}', o.status)
+          when v_kind = 'partial_fill' and o.status = 'new' then 'partially_filled'
           else o.status end,
         broker_order_id = coalesce(o.broker_order_id, p_event #>> '{order,id}'),
         submitted_at = coalesce(o.submitted_at, now()),
@@ -550,6 +555,24 @@ as $$
   on conflict (user_id, ticker) do update
     set notional = c.notional + excluded.notional, reason = excluded.reason, updated_at = now()
 $$;
+
+-- Reconciliation: an order we placed that the broker does not know (404 by client_order_id) ended
+-- without filling; its users' notional waits for the next sweep.
+create or replace function private.cancel_unknown_order(p_order_id bigint)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  update public.broker_orders
+  set status = 'canceled', reject_reason = 'unknown at the broker', updated_at = now()
+  where id = p_order_id and status in ('new', 'partially_filled') and filled_qty = 0;
+  if found then
+    perform private.carry_unfilled(p_order_id);
+  end if;
+end;
+$$;
+revoke execute on function private.cancel_unknown_order(bigint) from public, anon, authenticated;
 
 -- What the dashboard shows --------------------------------------------------------------------------
 create or replace function public.investing_overview()
