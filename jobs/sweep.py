@@ -67,7 +67,7 @@ class SweepRun:
         self.settings = settings
         self.report = SweepReport()
 
-    def until_done(self, ctx: JobContext | None = None, *, reconcile_rounds: int = 5) -> Outcome:
+    def until_done(self, ctx: JobContext | None = None, *, reconcile_rounds: int = 20) -> Outcome:
         self.refresh_assets()
         self.report.sweep_id = self.sweep()
         if ctx is not None and (outcome := ctx.interruption("sweep")) is not None:
@@ -77,7 +77,10 @@ class SweepRun:
         for _ in range(reconcile_rounds):
             if not self.reconcile() or (ctx is not None and ctx.interruption("sweep events") is not None):
                 break
-            self.consume(since=min(created for _, _, created in self.open_orders()))
+            # From the cursor while that makes progress (a cut stream); else replay from the oldest open
+            # order (an event the cursor passed, out of order, before a crash).
+            if not self.consume():
+                self.consume(since=min(created for _, _, created in self.open_orders()))
         self.report.open_orders = len(self.open_orders())
         return Outcome.SUCCEEDED
 
@@ -144,8 +147,9 @@ class SweepRun:
         ).fetchone()
         return int(row[0]) if row is not None else 0
 
-    def consume(self, *, since: str | None = None) -> None:
-        """Apply events until the stream is quiet; stop early once no order is open."""
+    def consume(self, *, since: str | None = None) -> int:
+        """Apply events until the stream is quiet; stop early once no order is open. Returns how many were new."""
+        applied = 0
         events = (self.broker.trade_events(since=since) if since is not None
                   else self.broker.trade_events(since_id=self.cursor()))  # fmt: skip
         for event in events:
@@ -154,6 +158,8 @@ class SweepRun:
                 self.report.duplicates += 1
             else:
                 self.report.events += 1
+                applied += 1
             status = (event.get("order") or {}).get("status")
             if status in TERMINAL and not self.open_orders():
-                return
+                break
+        return applied

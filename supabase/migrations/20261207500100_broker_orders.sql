@@ -166,7 +166,7 @@ create table public.fill_allocations (
   price numeric(18, 6) not null check (price > 0),
   kind text not null check (kind in ('buy', 'reversal')),
   created_at timestamptz not null default now(),
-  constraint fill_allocations_once unique nulls not distinct (execution_id, event_id, user_id)
+  constraint fill_allocations_once unique nulls not distinct (execution_id, event_id, user_id, kind)
 );
 comment on table public.fill_allocations is
   'Each fill split across its order''s users (pro rata, shares down to 9 dp) and the house (user_id null: the leftovers).';
