@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 
 import requests
 from alpaca.broker.client import BrokerClient
-from alpaca.broker.requests import GetEventsRequest, MarketOrderRequest
+from alpaca.broker.requests import GetEventsRequest, OrderRequest
 from alpaca.common.exceptions import APIError
-from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.enums import OrderSide, OrderType, TimeInForce
 
 from kamioi.settings import Settings
 
@@ -59,7 +59,7 @@ class _TimeoutSession(requests.Session):
         super().__init__()
         self._timeout = timeout
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout)
         return super().request(*args, **kwargs)
 
@@ -143,7 +143,7 @@ class Broker:
 
     def place(self, client_order_id: str, symbol: str, notional: Decimal) -> PlacedOrder:
         """Place the order once: any answer that may hide an accepted order is settled by a lookup."""
-        request = MarketOrderRequest(symbol=symbol, notional=float(notional), side=OrderSide.BUY,
+        request = OrderRequest(symbol=symbol, type=OrderType.MARKET, notional=float(notional), side=OrderSide.BUY,
                                      time_in_force=TimeInForce.DAY, client_order_id=client_order_id)  # fmt: skip
         for attempt in range(1, self.max_attempts + 1):
             try:

@@ -143,7 +143,6 @@ class Stack:
             rows.append((svc.name, svc.is_running(s), address))
         return rows
 
-
     def _replica_detail(self) -> str:
         state = self.replica.state()
         if state is None:

@@ -79,8 +79,16 @@ def upstash_proxy(settings: Settings, redis_url: str, token: str) -> Service:
     return Service(
         name="upstash-proxy",
         args=(
-            "-m", "local_stack.standins.upstash_proxy", "--host", "127.0.0.1", "--port", str(port),
-            "--redis-url", redis_url, "--token", token,
+            "-m",
+            "local_stack.standins.upstash_proxy",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--redis-url",
+            redis_url,
+            "--token",
+            token,
         ),
         port=port,
         port_setting="KAMIOI_UPSTASH_PORT",

@@ -57,7 +57,8 @@ def add_round_ups(conn: psycopg.Connection[Any], user: str, keys: list[str], cen
 
 def set_rules(conn: psycopg.Connection[Any], user: str, multiplier: int, threshold: str, paused: bool) -> None:
     conn.execute(
-        "insert into public.investing_settings (user_id, multiplier, threshold_dollars, paused) values (%s, %s, %s, %s)",
+        "insert into public.investing_settings (user_id, multiplier, threshold_dollars, paused)"
+        " values (%s, %s, %s, %s)",
         (user, multiplier, Decimal(threshold), paused),
     )
 
