@@ -96,6 +96,11 @@ class SweepRun:
                 "insert into private.broker_assets (symbol, tradable, fractionable) values (%s, %s, %s)",
                 [(a.symbol, a.tradable, a.fractionable) for a in assets],
             )
+            # A ticker the broker now buys fractionally is no fallback any more.
+            cur.execute(
+                "delete from private.ticker_fallbacks as f using private.broker_assets as b"
+                " where b.symbol = f.ticker and b.tradable and b.fractionable"
+            )
 
     def sweep(self) -> int | None:
         ready = self.conn.execute(
