@@ -5,7 +5,7 @@ an order is never placed twice."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -16,18 +16,11 @@ import pytest
 from jobs.sweep import SweepRun
 from kamioi.broker import Broker
 from kamioi.settings import Settings
-from local_stack.standins.broker_server import serve_in_thread
 from tests.jobs.conftest import unique_tag
 from tests.jobs.investing import make_merchant
 from tests.jobs.support import jobs_settings
 
 pytestmark = pytest.mark.usefixtures("stack_worker_paused")
-
-
-@pytest.fixture
-def broker_url() -> Iterator[str]:
-    with serve_in_thread() as root:
-        yield root
 
 
 def set_faults(root: str, mode: str, **options: Any) -> None:
