@@ -291,20 +291,22 @@ begin
   returning id into v_sweep;
   perform set_config('kamioi.quiet_user_broadcasts', 'on', true);
 
-  create temp table sweep_ready (
-    id bigint, txn_date date, user_id uuid, round_up numeric, merchant_key text, ticker text, action text,
-    multiplier smallint, swept boolean
-  ) on commit drop;
-
-  insert into sweep_ready (id, txn_date, user_id, round_up, merchant_key)
+  -- The ready rows, locked (rows another transaction holds are skipped: the next sweep takes them).
+  create temp table sweep_locked on commit drop as
+    select t.id, t.txn_date, t.user_id, t.round_up, t.merchant_key
+    from public.transactions as t
+    where false;
+  insert into sweep_locked
   select t.id, t.txn_date, t.user_id, t.round_up, t.merchant_key
   from public.transactions as t
   where t.status = 'mapped'
   for update of t skip locked;
+  analyze sweep_locked;
 
   -- Each merchant's ticker once: the mapping's if the broker can buy it fractionally, else the fund.
-  with in_force as (
-    select a.merchant_key, a.ticker as mapped,
+  create temp table sweep_merchants on commit drop as
+    select a.merchant_key,
+           a.ticker as mapped,
            case when a.ticker is null then null
                 when b.symbol is null then 'not_at_broker'
                 when not b.tradable then 'not_tradable'
@@ -312,85 +314,84 @@ begin
            end as fallback_reason
     from private.approved_mappings_in_force as a
     left join private.broker_assets as b on b.symbol = a.ticker
-    where a.merchant_key in (select distinct r.merchant_key from sweep_ready as r)
-  ), recorded as (
-    insert into private.ticker_fallbacks as tf (ticker, reason, round_ups, last_sweep_id)
-    select f.mapped, min(f.fallback_reason), count(*), v_sweep
-    from sweep_ready as r join in_force as f on f.merchant_key = r.merchant_key
-    where f.fallback_reason is not null
-    group by f.mapped
-    on conflict (ticker) do update
-      set reason = excluded.reason, round_ups = tf.round_ups + excluded.round_ups,
-          last_sweep_id = excluded.last_sweep_id, updated_at = now()
-  )
-  update sweep_ready as r
-  set ticker = case when f.fallback_reason is null and f.mapped is not null then f.mapped else v_fallback end,
-      action = case when f.merchant_key is null then 'unlink'
-                    when r.round_up = 0 then 'nothing_to_invest'
-                    when f.fallback_reason is null and f.mapped is not null then 'buy'
-                    when v_fallback is not null then 'buy'
-               end
-  from sweep_ready as r2
-  left join in_force as f on f.merchant_key = r2.merchant_key
-  where r2.id = r.id and r2.txn_date = r.txn_date;
+    where a.merchant_key in (select distinct r.merchant_key from sweep_locked as r);
+  analyze sweep_merchants;
 
-  update sweep_ready as s set multiplier = rules.multiplier, swept = false
-  from private.investing_rules_of(array(select distinct r.user_id from sweep_ready as r)) as rules
-  where rules.user_id = s.user_id;
+  insert into private.ticker_fallbacks as tf (ticker, reason, round_ups, last_sweep_id)
+  select f.mapped, min(f.fallback_reason), count(*), v_sweep
+  from sweep_locked as r join sweep_merchants as f on f.merchant_key = r.merchant_key
+  where f.fallback_reason is not null
+  group by f.mapped
+  on conflict (ticker) do update
+    set reason = excluded.reason, round_ups = tf.round_ups + excluded.round_ups,
+        last_sweep_id = excluded.last_sweep_id, updated_at = now();
 
-  update sweep_ready as s set swept = true
-  from (
-    select r.user_id
-    from sweep_ready as r
-    join private.investing_rules_of(array(select distinct r2.user_id from sweep_ready as r2)) as rules
-      on rules.user_id = r.user_id
-    where r.action = 'buy' and not rules.paused
-    group by r.user_id, rules.threshold_dollars
-    having sum(r.round_up * rules.multiplier) >= rules.threshold_dollars
-  ) as u
-  where s.user_id = u.user_id and s.action = 'buy';
+  create temp table sweep_ready on commit drop as
+    select r.id, r.txn_date, r.user_id, r.round_up,
+           case when f.fallback_reason is null and f.mapped is not null then f.mapped else v_fallback end as ticker,
+           case when f.merchant_key is null then 'unlink'
+                when r.round_up = 0 then 'nothing_to_invest'
+                when f.fallback_reason is null and f.mapped is not null then 'buy'
+                when v_fallback is not null then 'buy'
+           end as action
+    from sweep_locked as r
+    left join sweep_merchants as f on f.merchant_key = r.merchant_key;
+
+  -- Users at their threshold and not paused: all their ready round-ups go, x their multiplier.
+  create temp table sweep_users on commit drop as
+    select rules.user_id, rules.multiplier
+    from private.investing_rules_of(array(select distinct r.user_id from sweep_ready as r)) as rules
+    join (select r.user_id, sum(r.round_up) as ready from sweep_ready as r where r.action = 'buy' group by r.user_id)
+      as totals on totals.user_id = rules.user_id
+    where not rules.paused and totals.ready * rules.multiplier >= rules.threshold_dollars;
+  analyze sweep_users;
+
+  create temp table sweep_taken on commit drop as
+    select s.id, s.txn_date, s.user_id, s.round_up, s.ticker, s.action, u.multiplier,
+           (s.action = 'buy' and u.user_id is not null) as swept
+    from sweep_ready as s
+    left join sweep_users as u on u.user_id = s.user_id
+    where s.action in ('unlink', 'nothing_to_invest') or (s.action = 'buy' and u.user_id is not null);
+  analyze sweep_taken;
 
   update public.transactions as t
   set status = case s.action when 'unlink' then 'pending' else 'invested' end,
       mapping_id = case s.action when 'unlink' then null else t.mapping_id end,
-      sweep_id = case when s.action = 'buy' then v_sweep end
-  from sweep_ready as s
-  where t.id = s.id and t.txn_date = s.txn_date
-    and (s.action in ('unlink', 'nothing_to_invest') or s.swept);
+      sweep_id = case when s.swept then v_sweep end
+  from sweep_taken as s
+  where t.id = s.id and t.txn_date = s.txn_date and t.status = 'mapped';
 
   -- This sweep's positions: swept round-ups x multiplier, plus everything carried.
-  with taken as (
-    select s.user_id, s.ticker, s.round_up * s.multiplier as notional, 1 as round_ups
-    from sweep_ready as s where s.swept
-    union all
-    select c.user_id, c.ticker, c.notional, 0 from private.sweep_carry as c
-  ), emptied as (
-    delete from private.sweep_carry returning 1
-  )
-  insert into private.sweep_positions (sweep_id, ticker, user_id, notional, round_ups)
-  select v_sweep, x.ticker, x.user_id, sum(x.notional), sum(x.round_ups)
-  from taken as x
-  group by x.ticker, x.user_id
-  having sum(x.notional) > 0;
+  create temp table sweep_pos on commit drop as
+    select x.ticker, x.user_id, sum(x.notional) as notional, sum(x.round_ups)::integer as round_ups
+    from (
+      select s.user_id, s.ticker, s.round_up * s.multiplier as notional, 1 as round_ups
+      from sweep_taken as s where s.swept
+      union all
+      select c.user_id, c.ticker, c.notional, 0 from private.sweep_carry as c
+    ) as x
+    group by x.ticker, x.user_id
+    having sum(x.notional) > 0;
+  delete from private.sweep_carry;
 
-  -- Tickers under the broker's minimum roll to the next sweep.
-  with small as (
-    select p.ticker from private.sweep_positions as p
-    where p.sweep_id = v_sweep group by p.ticker having sum(p.notional) < p_min_notional
-  ), moved as (
-    delete from private.sweep_positions as p
-    using small where p.sweep_id = v_sweep and p.ticker = small.ticker
-    returning p.user_id, p.ticker, p.notional
-  )
+  -- A ticker under the broker's minimum rolls to the next sweep; every other one is an order.
+  create temp table sweep_tickers on commit drop as
+    select p.ticker, sum(p.notional) as notional, sum(p.notional) >= p_min_notional as ordered
+    from sweep_pos as p group by p.ticker;
+
   insert into private.sweep_carry (user_id, ticker, notional, reason)
-  select m.user_id, m.ticker, m.notional, 'under_minimum' from moved as m;
+  select p.user_id, p.ticker, p.notional, 'under_minimum'
+  from sweep_pos as p join sweep_tickers as k on k.ticker = p.ticker and not k.ordered;
+
+  insert into private.sweep_positions (sweep_id, ticker, user_id, notional, round_ups)
+  select v_sweep, p.ticker, p.user_id, p.notional, p.round_ups
+  from sweep_pos as p join sweep_tickers as k on k.ticker = p.ticker and k.ordered;
 
   insert into public.broker_orders (sweep_id, client_order_id, ticker, notional)
-  select v_sweep, 'kamioi-' || v_sweep || '-' || p.ticker, p.ticker, sum(p.notional)
-  from private.sweep_positions as p
-  where p.sweep_id = v_sweep
-  group by p.ticker
-  order by p.ticker;
+  select v_sweep, 'kamioi-' || v_sweep || '-' || k.ticker, k.ticker, k.notional
+  from sweep_tickers as k
+  where k.ordered
+  order by k.ticker;
 
   -- One message per swept user.
   perform realtime.send(
@@ -399,7 +400,7 @@ begin
   from (
     select s.user_id, count(*) as round_ups, sum(s.round_up * s.multiplier) as notional,
            count(distinct s.ticker) as tickers
-    from sweep_ready as s where s.swept group by s.user_id
+    from sweep_taken as s where s.swept group by s.user_id
   ) as u;
 
   update private.sweeps as w
@@ -408,7 +409,7 @@ begin
       carried = (select coalesce(sum(c.notional), 0) from private.sweep_carry as c)
   from (select count(distinct s.user_id) as users, count(*) as round_ups,
                coalesce(sum(s.round_up * s.multiplier), 0) as notional
-        from sweep_ready as s where s.swept) as x
+        from sweep_taken as s where s.swept) as x
   where w.id = v_sweep;
   return v_sweep;
 end;
