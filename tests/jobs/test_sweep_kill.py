@@ -12,10 +12,10 @@ import datetime as dt
 import os
 import random
 import time
-from functools import partial
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
+from functools import partial
 from typing import Any
 
 import httpx
