@@ -109,6 +109,7 @@ def test_users_at_their_threshold_are_swept_and_fills_split_exactly(
     add_round_ups(conn, ready, keys, [50, 75, 99, 10, 45, 20])  # $2.99 x3 = $8.97 >= $5
     add_round_ups(conn, waiting, keys, [50, 75, 99])  # $2.24 < $5 (defaults: x1, $5)
     add_round_ups(conn, paused, keys, [50, 75, 99])
+    swept_after = conn.execute("select localtimestamp").fetchone()[0]  # type: ignore[index]
 
     run = run_sweep(conn, broker_url)
 
@@ -128,6 +129,13 @@ def test_users_at_their_threshold_are_swept_and_fills_split_exactly(
     assert sum(a for _, a in ledger.values()) <= Decimal("8.97")
     assert sum(a for _, a in ledger.values()) >= Decimal("8.97") - Decimal("0.03")  # a cent per order to the house
     assert holdings_match_fills(conn, [ready])
+    messages = conn.execute(
+        "select topic, event, payload ->> 'sweep_id' from realtime.messages"
+        " where topic = any(%s) and inserted_at >= %s",
+        ([f"user:{u}:transactions" for u in (ready, waiting, paused)], swept_after),
+    ).fetchall()
+    # One message per swept user per sweep: not one per purchase, and no transaction_changed beside it.
+    assert messages == [(f"user:{ready}:transactions", "round_ups_swept", str(run.report.sweep_id))]
 
 
 @pytest.mark.parametrize(
