@@ -21,6 +21,7 @@ Killed anywhere, a run leaves only committed steps behind and the next run conti
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -45,10 +46,14 @@ class SweepReport:
     events: int = 0
     duplicates: int = 0
     open_orders: int = 0
+    sweep_s: float = 0.0
+    place_s: float = 0.0
+    events_s: float = 0.0
 
     def line(self) -> str:
         return (f"sweep {self.sweep_id}: {self.placed} orders placed, {self.events} events applied "
-                f"({self.duplicates} duplicates), {self.open_orders} orders open")  # fmt: skip
+                f"({self.duplicates} duplicates), {self.open_orders} orders open; sweep {self.sweep_s:.1f} s,"
+                f" placing {self.place_s:.1f} s, events {self.events_s:.1f} s")  # fmt: skip
 
 
 @job_handler(SWEEP_KIND)
@@ -68,11 +73,16 @@ class SweepRun:
         self.report = SweepReport()
 
     def until_done(self, ctx: JobContext | None = None, *, reconcile_rounds: int = 20) -> Outcome:
+        started = time.monotonic()
         self.refresh_assets()
         self.report.sweep_id = self.sweep()
+        self.report.sweep_s = time.monotonic() - started
         if ctx is not None and (outcome := ctx.interruption("sweep")) is not None:
             return outcome
+        started = time.monotonic()
         self.place_open_orders()
+        self.report.place_s = time.monotonic() - started
+        started = time.monotonic()
         self.consume()
         for _ in range(reconcile_rounds):
             if not self.reconcile() or (ctx is not None and ctx.interruption("sweep events") is not None):
@@ -82,6 +92,7 @@ class SweepRun:
             if not self.consume():
                 self.consume(since=min(created for _, _, created in self.open_orders()))
         self.report.open_orders = len(self.open_orders())
+        self.report.events_s = time.monotonic() - started
         return Outcome.SUCCEEDED
 
     def refresh_assets(self) -> None:
