@@ -291,16 +291,13 @@ begin
   returning id into v_sweep;
   perform set_config('kamioi.quiet_user_broadcasts', 'on', true);
 
-  -- The ready rows, locked (rows another transaction holds are skipped: the next sweep takes them).
+  -- The ready rows, read without locks: the UPDATE below takes only rows still `mapped` when it
+  -- reaches them, and the positions come from what it changed (locking a million rows first would
+  -- write every one of them twice).
   create temp table sweep_locked on commit drop as
     select t.id, t.txn_date, t.user_id, t.round_up, t.merchant_key
     from public.transactions as t
-    where false;
-  insert into sweep_locked
-  select t.id, t.txn_date, t.user_id, t.round_up, t.merchant_key
-  from public.transactions as t
-  where t.status = 'mapped'
-  for update of t skip locked;
+    where t.status = 'mapped';
   analyze sweep_locked;
 
   -- Each merchant's ticker once: the mapping's if the broker can buy it fractionally, else the fund.
@@ -354,19 +351,25 @@ begin
     where s.action in ('unlink', 'nothing_to_invest') or (s.action = 'buy' and u.user_id is not null);
   analyze sweep_taken;
 
-  update public.transactions as t
-  set status = case s.action when 'unlink' then 'pending' else 'invested' end,
-      mapping_id = case s.action when 'unlink' then null else t.mapping_id end,
-      sweep_id = case when s.swept then v_sweep end
-  from sweep_taken as s
-  where t.id = s.id and t.txn_date = s.txn_date and t.status = 'mapped';
+  create temp table sweep_moved (user_id uuid, ticker text, round_up numeric, multiplier smallint, swept boolean)
+    on commit drop;
+  with moved as (
+    update public.transactions as t
+    set status = case s.action when 'unlink' then 'pending' else 'invested' end,
+        mapping_id = case s.action when 'unlink' then null else t.mapping_id end,
+        sweep_id = case when s.swept then v_sweep end
+    from sweep_taken as s
+    where t.id = s.id and t.txn_date = s.txn_date and t.status = 'mapped'
+    returning s.user_id, s.ticker, s.round_up, s.multiplier, s.swept
+  )
+  insert into sweep_moved select * from moved;
 
   -- This sweep's positions: swept round-ups x multiplier, plus everything carried.
   create temp table sweep_pos on commit drop as
     select x.ticker, x.user_id, sum(x.notional) as notional, sum(x.round_ups)::integer as round_ups
     from (
       select s.user_id, s.ticker, s.round_up * s.multiplier as notional, 1 as round_ups
-      from sweep_taken as s where s.swept
+      from sweep_moved as s where s.swept
       union all
       select c.user_id, c.ticker, c.notional, 0 from private.sweep_carry as c
     ) as x
@@ -400,7 +403,7 @@ begin
   from (
     select s.user_id, count(*) as round_ups, sum(s.round_up * s.multiplier) as notional,
            count(distinct s.ticker) as tickers
-    from sweep_taken as s where s.swept group by s.user_id
+    from sweep_moved as s where s.swept group by s.user_id
   ) as u;
 
   update private.sweeps as w
@@ -409,7 +412,7 @@ begin
       carried = (select coalesce(sum(c.notional), 0) from private.sweep_carry as c)
   from (select count(distinct s.user_id) as users, count(*) as round_ups,
                coalesce(sum(s.round_up * s.multiplier), 0) as notional
-        from sweep_taken as s where s.swept) as x
+        from sweep_moved as s where s.swept) as x
   where w.id = v_sweep;
   return v_sweep;
 end;
