@@ -6,8 +6,9 @@ One run:
    (a mapping's ticker must be tradable and fractionable there, else the fallback fund);
 2. sweeps: one transaction (private.sweep_round_ups, the migration has the rules) turns every ready
    round-up of users at their threshold into one order row per ticker;
-3. places every order the broker has not acknowledged, each once: client_order_id is derived from the
-   sweep and the ticker, and any doubtful answer is settled by asking the broker for that id
+3. places every order the broker has not acknowledged, each once: its client_order_id (the sweep, a
+   random part, the ticker) is stored with the order before placing, and any doubtful answer is settled
+   by asking the broker for that id
    (kamioi/broker.py), so a run killed between the broker's acceptance and our record finds the order;
 4. consumes trade events from the stored cursor, each in its own transaction with the allocations it
    produces (private.apply_trade_event: duplicates are no-ops). When the stream goes quiet with orders

@@ -15,7 +15,7 @@
  *   the unfilled part of a rejected or canceled order) join the sweep, whatever the threshold;
  * - a ticker whose total is under the broker's minimum notional goes back to carry (it rolls to
  *   the next sweep); every other ticker gets one public.broker_orders row, client_order_id
- *   `kamioi-<sweep>-<ticker>`: the job places it, idempotent by that id;
+ *   `kamioi-<sweep>-<random>-<ticker>`: the job places it, idempotent by that id;
  * - round-ups of 0 become `invested` with nothing to buy; rows whose mapping lost its approval go
  *   back to `pending` (as the quote engine did);
  * - one realtime message per swept user (`round_ups_swept` on user:<uid>:transactions); the
@@ -391,7 +391,11 @@ begin
   from sweep_pos as p join sweep_tickers as k on k.ticker = p.ticker and k.ordered;
 
   insert into public.broker_orders (sweep_id, client_order_id, ticker, notional)
-  select v_sweep, 'kamioi-' || v_sweep || '-' || k.ticker, k.ticker, k.notional
+  -- The random part keeps ids unique at the broker across databases (a reset, a restored backup
+  -- restarting sweep ids): the broker keeps every id it has seen.
+  select v_sweep, 'kamioi-' || v_sweep || '-' || substr(md5(random()::text || clock_timestamp()::text), 1, 8)
+                  || '-' || k.ticker,
+         k.ticker, k.notional
   from sweep_tickers as k
   where k.ordered
   order by k.ticker;
