@@ -43,11 +43,11 @@ log = logging.getLogger("api.auth")
 
 @dataclass(frozen=True)
 class Principal:
-    """The verified caller. `claims` is what PostgREST would put in request.jwt.claims."""
+    """The verified caller. `claims` is what PostgREST would put in request.jwt.claims. Whether a user is
+    an admin is their profile's role now (api.roles), never the token's user_role claim."""
 
     subject: str
     role: str
-    is_admin: bool
     claims: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -55,7 +55,7 @@ class Principal:
         return self.subject if self.role == "authenticated" else None
 
 
-SERVICE = Principal(subject="service", role="service_role", is_admin=True, claims={"role": "service_role"})
+SERVICE = Principal(subject="service", role="service_role", claims={"role": "service_role"})
 
 
 def unauthorized(detail: str) -> ProblemError:
@@ -228,4 +228,4 @@ def _signed_in_user(claims: dict[str, Any]) -> Principal | None:
     subject, role = claims.get("sub"), claims.get("role")
     if not isinstance(subject, str) or role != "authenticated":
         return None
-    return Principal(subject=subject, role=role, is_admin=claims.get("user_role") == "admin", claims=claims)
+    return Principal(subject=subject, role=role, claims=claims)

@@ -1,4 +1,4 @@
-"""Signed keyset cursors for the admin lists: opaque to clients, forged or altered ones refused.
+"""Signed keyset cursors for every keyset page: opaque to clients, forged or altered ones refused.
 
 A cursor is the last row's sort key plus an HMAC over that key and the list's scope (the list's name,
 its filters and its sort), so a cursor only continues the list it came from: an edited key, a cursor
@@ -82,6 +82,38 @@ class CursorSigner:
         if not isinstance(values, list) or len(values) != arity:
             raise invalid_cursor()
         return values
+
+    def decode_timestamp_id(self, scope: str, cursor: str) -> tuple[datetime, int]:
+        """A (created_at, id) cursor, as encoded from (created_at, id)."""
+        at, row_id = self.decode(scope, cursor, 2)
+        try:
+            if not isinstance(at, str) or not _is_int(row_id):
+                raise TypeError
+            parsed = datetime.fromisoformat(at)
+        except (TypeError, ValueError) as error:
+            raise invalid_cursor() from error
+        if parsed.tzinfo is None:
+            raise invalid_cursor()
+        assert isinstance(row_id, int)
+        return parsed, row_id
+
+    def decode_int_pair(self, scope: str, cursor: str) -> tuple[int, int]:
+        """An (int, int) cursor such as (line_number, id)."""
+        first, second = self.decode(scope, cursor, 2)
+        if not isinstance(first, int) or not isinstance(second, int) or not (_is_int(first) and _is_int(second)):
+            raise invalid_cursor()
+        return first, second
+
+    def decode_id(self, scope: str, cursor: str) -> int:
+        """An (id,) cursor."""
+        (row_id,) = self.decode(scope, cursor, 1)
+        if not isinstance(row_id, int) or not _is_int(row_id):
+            raise invalid_cursor()
+        return row_id
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def invalid_cursor() -> ProblemError:

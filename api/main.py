@@ -6,17 +6,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
 from api.db import install_db_error_handlers
+from api.docs import install_docs
 from api.jsonlog import configure_logging
 from api.metrics import Metrics
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware, TimeoutMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
+from api.query_params import reject_unknown_query_params
 from api.replay import ReplayMiddleware
 from api.resources import open_resources
 from api.routes import analytics, exports, health, imports, jobs, mappings, metrics, stats, transactions, users
@@ -76,10 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=(
             "Privileged actions for Kamioi admins: imports, mapping review, cached dashboard "
-            "aggregates. Authenticate with a Supabase access token whose user_role is admin, or "
+            "aggregates. Authenticate with a Supabase access token of a user whose profile role is admin, or "
             "with the project's sb_secret_ key. Errors are application/problem+json."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query_params)],
+        docs_url=None,  # api.docs serves them with local assets
+        redoc_url=None,
     )
     install_problem_handlers(app)
     install_db_error_handlers(app)
@@ -87,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     install_openapi(app)
+    install_docs(app)
 
     # Added innermost first: the request-context layer wraps everything, so even a timeout's 504
     # and a crash's 500 carry the request id and are logged and timed.

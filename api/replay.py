@@ -5,8 +5,9 @@ dependency injection, validation, serialization, gzip), not in the cache. For th
 are the same for every admin (`paths`), this layer sits in front of the whole app, keeps the last
 rendered 200 response per path, query, encoding and Origin, and answers repeats of it itself when:
 
-- the caller's token is one the verifier has already checked and it is an admin's (anything else
-  goes through the app, which answers 401/403 as usual);
+- the caller's token is one the verifier has already checked, and its user's profile role was read
+  as admin within API_ROLE_CACHE_S (api.roles; anything else goes through the app, which answers
+  401/403 as usual);
 - the copy is younger than `max_age_s` (API_REPLAY_S) and no invalidation happened since it
   was rendered (the aggregate cache's generation, bumped by reviews and database NOTIFYs);
 - the request is a plain GET without conditional, range or cache-control headers.
@@ -150,8 +151,14 @@ def _replayable(scope: Scope) -> _Request | None:
 
 
 def _is_admin(resources: Resources, request: _Request) -> bool:
+    """Admin by what is already known: the secret key, or a user whose profile role was read as
+    admin within API_ROLE_CACHE_S (the token's claim is not enough; anything else goes to the app)."""
     principal = resources.verifier.remembered(request.bearer, request.apikey)
-    return principal is not None and principal.is_admin
+    if principal is None:
+        return False
+    if principal.role == "service_role":
+        return True
+    return principal.user_id is not None and resources.roles.cached(principal.user_id) == "admin"
 
 
 def _replay_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -17,6 +17,7 @@ from api.metrics import Metrics
 from api.notify import StatsChangeListener
 from api.ratelimit import RateLimits
 from api.read_routing import ReadRouter
+from api.roles import ProfileRoles, RoleChangeListener
 from api.upstash import Upstash, create_redis
 from kamioi.mapping.cache import UpstashMappingCache
 from kamioi.settings import Settings
@@ -42,6 +43,8 @@ class Resources:
     verifier: TokenVerifier
     listener: StatsChangeListener
     cursors: CursorSigner
+    # Profile roles: every admin request is checked against them (api.deps.require_admin, api.replay).
+    roles: ProfileRoles
 
 
 @asynccontextmanager
@@ -93,6 +96,9 @@ async def open_resources(settings: Settings, metrics: Metrics) -> AsyncIterator[
     )
     listener = StatsChangeListener(settings.api_listen_database_url or settings.db_url, cache)
     listener.start()
+    roles = ProfileRoles(pool, ttl_s=settings.api_role_cache_s, timeout_s=settings.api_request_timeout_s)
+    role_listener = RoleChangeListener(settings.api_listen_database_url or settings.db_url, roles)
+    role_listener.start()
     reads = ReadRouter(
         pool, replica, max_lag_s=settings.read_replica_max_lag_s, check_every_s=settings.read_replica_check_s
     )
@@ -117,10 +123,12 @@ async def open_resources(settings: Settings, metrics: Metrics) -> AsyncIterator[
             verifier=verifier,
             listener=listener,
             cursors=CursorSigner.from_settings(settings),
+            roles=roles,
         )
     finally:
         await reads.stop()
         await listener.stop()
+        await role_listener.stop()
         await cache.close()
         await upstash.redis.close()
         await http.aclose()

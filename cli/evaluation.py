@@ -26,6 +26,7 @@ from typing import Literal
 
 from kamioi.mapping.catalog import EvalRow, alias_index, load_catalog
 from kamioi.mapping.normalizer import normalize
+from kamioi.mapping.policy import check_answer
 from kamioi.mapping.providers.base import MerchantQuery, MerchantSuggestion, Provider
 from kamioi.mapping.providers.offline import OfflineProvider
 from kamioi.mapping.resolver import ApprovalPolicy
@@ -166,9 +167,10 @@ async def provider_predictions(
         if answer is None:
             predictions.append(prediction)
             continue
-        verified = answer.ticker is not None and answer.ticker in trusted
-        approved = policy.approves("llm", answer.confidence, answer.ticker, verified)
-        predictions.append(Prediction(True, answer.ticker, "llm", approved))
+        checked = check_answer(normalize(row.descriptor).merchant_key, answer.ticker)
+        verified = checked.ticker is not None and checked.ticker in trusted
+        approved = checked.approvable and policy.approves("llm", answer.confidence, checked.ticker, verified)
+        predictions.append(Prediction(True, checked.ticker, "llm", approved))
     return predictions
 
 
@@ -184,6 +186,27 @@ async def ask_in_batches(
         if not isinstance(result, BaseException)
         for suggestion in result
     }
+
+
+@dataclass(frozen=True)
+class HardReport:
+    """The hard set: ticker precision and coverage (of public companies), private merchants given a
+    ticker, and merchant consistency (every descriptor of a merchant normalized to one key)."""
+
+    tickers: TickerReport
+    private_rows: int
+    private_with_ticker: int
+    normalization: NormalizationReport
+
+
+def hard_report(rows: Sequence[EvalRow], predictions: Sequence[Prediction]) -> HardReport:
+    private = [prediction for row, prediction in zip(rows, predictions, strict=True) if row.expected_ticker is None]
+    return HardReport(
+        tickers=score(rows, predictions),
+        private_rows=len(private),
+        private_with_ticker=sum(prediction.ticker is not None for prediction in private),
+        normalization=evaluate_normalization(rows),
+    )
 
 
 @dataclass(frozen=True)

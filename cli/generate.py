@@ -317,11 +317,18 @@ _MAPPING_DEFECTS: tuple[Callable[[list[str], random.Random], list[str]], ...] = 
 
 
 def generate_transactions(
-    rows: int, seed: int = 0, bad_fraction: float = 0.0, users: int = 1000, *, end: date | None = None
+    rows: int,
+    seed: int = 0,
+    bad_fraction: float = 0.0,
+    users: int = 1000,
+    *,
+    end: date | None = None,
+    user_ids: Sequence[str] | None = None,
 ) -> Iterator[list[str]]:
-    """Rows of TRANSACTION_COLUMNS (no header), dated within HISTORY_DAYS up to `end` (default today)."""
+    """Rows of TRANSACTION_COLUMNS (no header), dated within HISTORY_DAYS up to `end` (default today),
+    owned by `user_ids` when given, else by user_pool(users, seed)."""
     pool, cum = _build_pool(seed, card_purchases_only=True)
-    user_ids, days = user_pool(users, seed), _days(end)
+    user_ids, days = (list(user_ids) if user_ids else user_pool(users, seed)), _days(end)
     rng = random.Random(f"transactions:{seed}")
     for template in _picks(rng, rows, pool, cum):
         row = [

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from cli.commands import admin, demo, doctor, evaluate, export, generate, import_
+from cli.commands import admin, demo, doctor, evaluate, export, generate, import_, jobs
 from cli.commands import map as map_
 
-PRODUCT_COMMANDS = (admin, generate, import_, export, map_, evaluate, demo, doctor)
+PRODUCT_COMMANDS = (admin, generate, import_, export, jobs, map_, evaluate, demo, doctor)
 
 
 def _local_stack_commands() -> tuple[ModuleType, ...]:

@@ -1,4 +1,4 @@
-"""`python -m jobs worker [--concurrency N] [--db-url URL] [--kind KIND ...] [--module MODULE ...]`."""
+"""`python -m jobs worker [--concurrency N] [--user-slots N] [--db-url URL] [--kind KIND ...] [--module MODULE ...]`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m jobs", description="Kamioi background jobs")
     commands = parser.add_subparsers(dest="command", required=True)
     worker = commands.add_parser("worker", help="run jobs from the queue until SIGTERM")
-    worker.add_argument("--concurrency", type=int, default=2, help="jobs run at once (default 2)")
+    worker.add_argument("--concurrency", type=int, default=2, help="jobs of any lane run at once (default 2)")
+    worker.add_argument(
+        "--user-slots", type=int, default=1,
+        help="further slots only user-facing jobs (imports, exports, mails) take (default 1)",
+    )  # fmt: skip
     worker.add_argument("--db-url", default=None, help="default: DATABASE_URL (env or .env)")
     worker.add_argument(
         "--kind", action="append", dest="kinds", help="only run these job kinds (default: every registered)"
@@ -43,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.db_url or get_settings().db_url,
         kinds=kinds,
         concurrency=max(1, args.concurrency),
+        user_slots=max(0, args.user_slots),
         settings=get_settings(),
     )
     worker.install_signal_handlers()

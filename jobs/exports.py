@@ -6,8 +6,9 @@ appended to `<export dir>/<file_name>.part` and flushed to disk, then the chunk'
 rows, bytes) is committed as a compare-and-set. A run that finds a checkpoint cuts the file back to
 its bytes and goes on after its key, so a crash at any point neither repeats nor skips a row. Memory
 is one chunk, whatever the export's size. The finished file is renamed to its final name and uploaded
-to the Storage bucket EXPORT_BUCKET, whose signed link becomes the download link (the admin API's
-download of the file when Storage is unavailable); a cancelled export's partial file is deleted.
+to the Storage bucket EXPORT_BUCKET; its download link is the admin API's (which signs a short-lived
+Storage link for the admin who asked, or serves the worker's file); a cancelled export's partial file
+is deleted. Text cells that a spreadsheet would run as a formula are quoted (jobs.spreadsheet).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from jobs.context import JobContext
 from jobs.errors import PermanentJobError
 from jobs.imports.service import file_fingerprint
 from jobs.registry import Outcome, job_handler
-from kamioi.storage import StorageUnavailable, upload_file_with_link
+from jobs.spreadsheet import inert
+from kamioi.storage import StorageUnavailable, upload_file
 
 EXPORT_KIND = "exports.csv"
 
@@ -161,13 +163,18 @@ def csv_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, Decimal):
         return format(value, "f")
+    if isinstance(value, str):
+        # Descriptors, merchant and display names are typed by users or come from their files.
+        return inert(value)
     return str(value)
 
 
 def csv_lines(rows: Sequence[Row] | None, columns: Sequence[str]) -> bytes:
     """The rows (or, for None, the header) as CSV bytes."""
     text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
+    # CRLF (RFC 4180): the csv module quotes a field holding any line-terminator character, so a lone
+    # CR inside a descriptor stays in its cell instead of ending the row for every reader.
+    writer = csv.writer(text, lineterminator="\r\n")
     if rows is None:
         writer.writerow(columns)
     else:
@@ -207,8 +214,14 @@ def export_csv(ctx: JobContext) -> Outcome:
                 return outcome
             partial.replace(final)
         conn.execute(
-            "update public.export_jobs set file_sha256 = %s, download_url = %s where id = %s",
-            (file_fingerprint(final)[0], _publish(ctx, export_id, final), export_id),
+            "update public.export_jobs set file_sha256 = %s, storage_bucket = %s, storage_path = %s,"
+            " download_url = %s where id = %s",
+            (
+                file_fingerprint(final)[0],
+                *_publish(ctx, export_id, final),
+                f"/v1/exports/{export_id}/download",
+                export_id,
+            ),
         )
         ctx.log.info("export %s: %s rows of %s to %s", export_id, job["rows_written"], job["list"], final)
         return Outcome.SUCCEEDED
@@ -224,19 +237,19 @@ def _finished_before(job: dict[str, Any], final: Path, partial: Path) -> bool:
     )
 
 
-def _publish(ctx: JobContext, export_id: int, file: Path) -> str:
-    """The export's download link: a signed link to its copy in the Storage bucket, or, with no
-    bucket set or Storage unavailable, the admin API's download of the worker's file."""
+def _publish(ctx: JobContext, export_id: int, file: Path) -> tuple[str | None, str | None]:
+    """Upload the file to the Storage bucket EXPORT_BUCKET: its (bucket, path), or (None, None) with no
+    bucket set or Storage unavailable (the admin API then serves the worker's file). No link is made
+    here: the admin API signs a short-lived one for the admin who asked, each time they ask."""
     settings = ctx.settings
-    api_link = f"/v1/exports/{export_id}/download"
     if not settings.export_bucket:
-        return api_link
+        return None, None
     try:
-        uploaded = upload_file_with_link(settings, bucket=settings.export_bucket, object_path=file.name, file=file)
+        upload_file(settings, bucket=settings.export_bucket, object_path=file.name, file=file)
     except StorageUnavailable as error:
-        ctx.log.warning("export %s: %s; its link is the admin API's download", export_id, error)
-        return api_link
-    return uploaded.signed_url
+        ctx.log.warning("export %s: %s; the admin API serves the worker's file", export_id, error)
+        return None, None
+    return settings.export_bucket, file.name
 
 
 def _checkpoint(conn: psycopg.Connection[Row], job: dict[str, Any], key: Key | None, rows: int, size: int) -> None:

@@ -11,6 +11,7 @@ and queues the next run for when the first retry falls due.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from jobs.context import JobContext
 from jobs.registry import Outcome, job_handler
 from kamioi.db import connect
 from kamioi.settings import Settings
+from kamioi.signed_links import signed_path
 
 MAIL_DELIVER_KIND = "mail.deliver"
 BATCH = 20
@@ -59,11 +61,24 @@ class DeliveryRound:
         self.sent, self.failed, self.dead = self.sent + other.sent, self.failed + other.failed, self.dead + other.dead
 
 
+# An import's rejections: mailed as the CSV's signed link, which opens without a token.
+_REJECTIONS_PATH = re.compile(r"^/v1/imports/\d+/rejections$")
+
+
 def link_url(link: str, settings: Settings) -> str:
-    """A link that is a path is one under the admin API."""
-    if link.startswith("/"):
-        return (settings.mail_link_base_url or settings.api_url).rstrip("/") + link
-    return link
+    """A link that is a path is one under the admin API; an import's rejections become the signed
+    link of their CSV (kamioi.signed_links), which a mail client opens without a token."""
+    if not link.startswith("/"):
+        return link
+    base = (settings.mail_link_base_url or settings.api_url).rstrip("/")
+    if _REJECTIONS_PATH.match(link) and (signed := signed_path(settings, link + ".csv")):
+        return base + signed
+    return base + link
+
+
+def needs_token(url: str, settings: Settings) -> bool:
+    base = (settings.mail_link_base_url or settings.api_url).rstrip("/")
+    return url.startswith(base + "/v1/") and "signature=" not in url
 
 
 def render(mail: OutboxMail, settings: Settings) -> EmailMessage:
@@ -84,7 +99,8 @@ def render(mail: OutboxMail, settings: Settings) -> EmailMessage:
     if details.get(_ERROR):
         lines += ["", f"error: {details[_ERROR]}"]
     if details.get(_LINK):
-        lines += ["", link_url(str(details[_LINK]), settings)]
+        url = link_url(str(details[_LINK]), settings)
+        lines += ["", f"with an admin token: {url}" if needs_token(url, settings) else url]
     message.set_content("\n".join(lines) + "\n")
     return message
 

@@ -16,6 +16,11 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 NOTIFY_CHANNEL = "kamioi_jobs"
+# A job's lane comes from its kind (private.job_lanes): workers keep separate slots per lane, so
+# background work never holds the slot a user-facing job needs.
+USER_LANE = "user"
+BACKGROUND_LANE = "background"
+LANES = (USER_LANE, BACKGROUND_LANE)
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class Job:
     attempts: int
     max_attempts: int
     lease_token: UUID
+    lane: str = BACKGROUND_LANE
 
 
 def enqueue(
@@ -44,6 +50,22 @@ def enqueue(
     return int(row[0])
 
 
+def state(conn: psycopg.Connection[Any], job_id: int) -> str | None:
+    """The job's state (None: no such job)."""
+    row = conn.execute("select state from private.job_queue where id = %s", (job_id,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def active_job(conn: psycopg.Connection[Any], kind: str, payload_key: str, value: str) -> int | None:
+    """The newest queued or running job of `kind` whose payload has `payload_key` = `value`."""
+    row = conn.execute(
+        "select id from private.job_queue where kind = %s and payload ->> %s = %s"
+        " and state in ('queued', 'running') order by id desc limit 1",
+        (kind, payload_key, value),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
 def claim(
     conn: psycopg.Connection[Any],
     worker_id: str,
@@ -51,18 +73,21 @@ def claim(
     lease_seconds: float,
     limit: int,
     only_ids: list[int] | None = None,
+    lanes: list[str] | None = None,
 ) -> list[Job]:
+    """Claim up to `limit` due jobs of these kinds (and lanes; None: any), user-facing ones first."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            "select id, kind, payload, attempts, max_attempts, lease_token from private.claim_jobs(%s, %s, %s, %s, %s)",
-            (worker_id, kinds, lease_seconds, limit, only_ids),
+            "select id, kind, payload, attempts, max_attempts, lease_token, lane"
+            " from private.claim_jobs(%s, %s, %s, %s, %s, %s)",
+            (worker_id, kinds, lease_seconds, limit, only_ids, lanes),
         ).fetchall()
     return [Job(**row) for row in rows]
 
 
-def seconds_until_next(conn: psycopg.Connection[Any], kinds: list[str]) -> float | None:
-    """Seconds until the next queued job of these kinds is due, on the database clock (None: none)."""
-    row = conn.execute("select private.seconds_until_next_job(%s)", (kinds,)).fetchone()
+def seconds_until_next(conn: psycopg.Connection[Any], kinds: list[str], lanes: list[str] | None = None) -> float | None:
+    """Seconds until the next queued job of these kinds (and lanes) is due, on the database clock (None: none)."""
+    row = conn.execute("select private.seconds_until_next_job(%s, %s)", (kinds, lanes)).fetchone()
     return None if row is None or row[0] is None else float(row[0])
 
 
@@ -80,13 +105,23 @@ def finish(conn: psycopg.Connection[Any], job: Job, state: str = "succeeded") ->
 
 
 def fail(
-    conn: psycopg.Connection[Any], job: Job, error: str, retry_in_seconds: float, *, permanent: bool
+    conn: psycopg.Connection[Any],
+    job: Job,
+    error: str,
+    retry_in_seconds: float,
+    *,
+    permanent: bool,
+    bad_input: bool = False,
 ) -> str | None:
-    """Returns the job's new state: queued (retry at now + retry_in) or failed; None if the lease was lost."""
-    row = conn.execute(
-        "select private.fail_job(%s, %s, %s, %s, %s)",
-        (job.id, job.lease_token, error, retry_in_seconds, permanent),
-    ).fetchone()
+    """Returns the job's new state: queued (retry at now + retry_in) or failed; None if the lease was lost.
+    bad_input marks a permanent failure as the user's (job_queue.bad_input), in the same transaction."""
+    with conn.transaction():
+        row = conn.execute(
+            "select private.fail_job(%s, %s, %s, %s, %s)",
+            (job.id, job.lease_token, error, retry_in_seconds, permanent),
+        ).fetchone()
+        if bad_input and row and row[0] == "failed":
+            conn.execute("update private.job_queue set bad_input = true where id = %s", (job.id,))
     return row[0] if row else None
 
 

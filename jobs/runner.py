@@ -11,7 +11,7 @@ import psycopg
 
 from jobs import queue
 from jobs.context import JobContext
-from jobs.errors import LeaseLost, PermanentJobError
+from jobs.errors import BadInputError, LeaseLost, PermanentJobError
 from jobs.registry import Outcome, handler_for
 
 # Hands out an autocommit connection for the short queue statements.
@@ -32,7 +32,7 @@ def run_claimed_job(ctx: JobContext, connections: QueueConnections) -> str | Non
     except PermanentJobError as err:
         log.error("job %s failed permanently: %s", job.id, err)
         with connections() as conn:
-            return queue.fail(conn, job, str(err), 0, permanent=True)
+            return queue.fail(conn, job, str(err), 0, permanent=True, bad_input=isinstance(err, BadInputError))
     except Exception as err:
         log.exception("job %s attempt %s failed", job.id, job.attempts)
         retry_in = queue.backoff_seconds(job.attempts, settings.backoff_base_seconds, settings.backoff_cap_seconds)

@@ -4,6 +4,11 @@ Idle workers LISTEN on `kamioi_jobs` (the queue NOTIFYs on every enqueue and req
 only ask the database when a retried job falls due or every poll_seconds, in case a notification was
 missed. SIGTERM/SIGINT: stop claiming, ask running handlers to stop after their current unit of work
 (an import chunk commits first), hand their jobs back to the queue, and exit 0.
+
+Lanes: `concurrency` slots take jobs of any lane, and `user_slots` more are kept for the user lane
+(imports, exports, mails: private.job_lanes). A background job starts only while user_slots slots
+stay free after it, and each claim takes user jobs first, so a user-facing job never waits for
+background work to finish, however much of it is queued or running.
 """
 
 from __future__ import annotations
@@ -42,10 +47,13 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, db_url: str, *, kinds: list[str], concurrency: int, settings: Settings) -> None:
+    def __init__(
+        self, db_url: str, *, kinds: list[str], concurrency: int, settings: Settings, user_slots: int = 1
+    ) -> None:
         self.db_url = db_url
         self.kinds = kinds
-        self.concurrency = concurrency
+        self.user_slots = user_slots
+        self.concurrency = concurrency + user_slots
         self.settings = settings
         self.worker_id = new_worker_id()
         self._stopping = threading.Event()
@@ -62,7 +70,10 @@ class Worker:
             signal.signal(signum, lambda *_: self.request_stop())
 
     def run(self) -> int:
-        log.info("worker %s: kinds %s, concurrency %s", self.worker_id, self.kinds, self.concurrency)
+        log.info(
+            "worker %s: kinds %s, concurrency %s (%s kept for user-facing jobs)",
+            self.worker_id, self.kinds, self.concurrency, self.user_slots,
+        )  # fmt: skip
         with ConnectionPool(
             self.db_url,
             min_size=1,
@@ -121,18 +132,25 @@ class Worker:
                 listener.close()
 
     def _claim_and_start(self) -> float:
-        """Claim up to the free slots; returns when (monotonic) to look at the queue again."""
+        """Claim up to the free slots, user lane first; returns when (monotonic) to look at the queue again."""
         with self._lock:
             free = self.concurrency - len(self._running)
         if free <= 0:
             return time.monotonic() + self.settings.poll_seconds  # a finishing job sets _wake
+        open_lanes: list[str] = []
         with self._queue_connection() as conn:
-            jobs = queue.claim(conn, self.worker_id, self.kinds, self.settings.lease_seconds, free)
-            for job in jobs:
-                self._start(job)
-            if len(jobs) == free:
-                return time.monotonic() + self.settings.poll_seconds
-            due_in = queue.seconds_until_next(conn, self.kinds)
+            for lane, keep_free in ((queue.USER_LANE, 0), (queue.BACKGROUND_LANE, self.user_slots)):
+                limit = free - keep_free
+                if limit <= 0:
+                    continue
+                jobs = queue.claim(conn, self.worker_id, self.kinds, self.settings.lease_seconds, limit, lanes=[lane])
+                for job in jobs:
+                    self._start(job)
+                free -= len(jobs)
+                if len(jobs) < limit:
+                    open_lanes.append(lane)
+            # A lane that filled its slots is looked at again when a job finishes (that sets _wake).
+            due_in = queue.seconds_until_next(conn, self.kinds, open_lanes) if open_lanes else None
         if due_in is None:
             return time.monotonic() + self.settings.poll_seconds
         wait = CONTENDED_RETRY_SECONDS if due_in <= 0 else min(due_in, self.settings.poll_seconds)

@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     export_dir: str = Field(default="", alias="EXPORT_DIR")  # empty: <state_dir>/exports
     # Finished exports are uploaded here and linked with a signed URL; empty: only the API serves them.
     export_bucket: str = Field(default="exports", alias="EXPORT_BUCKET")  # empty: <state_dir>/uploads
+    # How long a signed export download link works; signed anew each time its admin reads the export.
+    export_link_ttl_s: int = Field(default=300, ge=10, le=3600, alias="EXPORT_LINK_TTL_S")
     api_upload_max_bytes: int = Field(default=512 * 1024 * 1024, alias="API_UPLOAD_MAX_BYTES")
     api_db_pool_min: int = Field(default=1, alias="API_DB_POOL_MIN")
     api_db_pool_max: int = Field(default=10, alias="API_DB_POOL_MAX")
@@ -141,6 +143,8 @@ class Settings(BaseSettings):
     # How long a rendered admin aggregate is replayed per process (api.replay); 0 turns replay off.
     api_replay_s: float = Field(default=1.0, alias="API_REPLAY_S")
     api_cache_op_timeout_s: float = Field(default=0.5, alias="API_CACHE_OP_TIMEOUT_S")
+    # How long a user's profile role is remembered per process (api.roles); a role change clears it at once.
+    api_role_cache_s: float = Field(default=5.0, ge=0, le=5, alias="API_ROLE_CACHE_S")
     api_rate_uploads_per_hour: int = Field(default=5, alias="API_RATE_UPLOADS_PER_HOUR")
     api_rate_writes_per_minute: int = Field(default=60, alias="API_RATE_WRITES_PER_MINUTE")
     api_rate_reads_per_minute: int = Field(default=600, alias="API_RATE_READS_PER_MINUTE")

@@ -13,8 +13,9 @@ Imports (no file ever lands on the API's disk):
 - `ObjectReader` (sync, the worker): an object read with HTTP range requests from any offset, so a
   resumed import starts at its checkpoint; every response must carry the ETag recorded at
   registration. storage3 has no ranged or streamed download, so this is a plain GET with `Range`.
-Exports and reports: `upload_file_with_link` (sync, worker threads) uploads a local file (multipart,
-streamed from disk, overwriting) and signs a download URL for it.
+Exports: `upload_file` (sync, worker threads) uploads a local file (multipart, streamed from disk,
+overwriting); `sign_download` (async, admin API) signs a short-lived download URL for the admin who
+asked for the export, each time they ask (EXPORT_LINK_TTL_S).
 
 Locally `kamioi up` runs a Storage stand-in speaking the same protocol (local_stack/standins/storage_server.py).
 """
@@ -25,7 +26,6 @@ import io
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -329,14 +329,6 @@ class ObjectReader(io.RawIOBase):
         super().close()
 
 
-@dataclass(frozen=True)
-class UploadedObject:
-    bucket: str
-    path: str
-    signed_url: str  # a GET of this URL downloads the object, no key needed, until expires_at
-    expires_at: datetime
-
-
 def upload_new_file(settings: Settings, *, bucket: str, object_path: str, file: Path) -> str | None:
     """Upload `file` as a new object (never replacing one); returns its ETag. Blocking. Raises
     StorageUnavailable."""
@@ -355,27 +347,34 @@ def upload_new_file(settings: Settings, *, bucket: str, object_path: str, file: 
     return etag
 
 
-def upload_file_with_link(
-    settings: Settings,
-    *,
-    bucket: str,
-    object_path: str,
-    file: Path,
-    content_type: str = "text/csv",
-    link_expires_s: int = 7 * 86400,
-) -> UploadedObject:
-    """Upload `file` to `bucket`/`object_path` (replacing an object already there, so a retried
-    export overwrites its first try) and sign a download link. Blocking: call it from a worker
-    thread. Raises StorageUnavailable (the job's retry is the retry)."""
+def upload_file(
+    settings: Settings, *, bucket: str, object_path: str, file: Path, content_type: str = "text/csv"
+) -> None:
+    """Upload `file` to `bucket`/`object_path`, replacing an object already there (a retried export
+    overwrites its first try). Blocking: call it from a worker thread. Raises StorageUnavailable (the
+    job's retry is the retry)."""
     with httpx.Client(timeout=UPLOAD_TIMEOUT) as http:
         client = SupabaseStorageClient(storage_url(settings), _headers(settings), http_client=http)
-        objects = client.from_(bucket)
         try:
-            objects.upload(object_path, file, {"content-type": content_type, "upsert": "true"})
-            signed_url = _signed(objects.create_signed_url(object_path, link_expires_s)["signedURL"])
+            client.from_(bucket).upload(object_path, file, {"content-type": content_type, "upsert": "true"})
         except StorageApiError as error:
             raise StorageUnavailable(f"Storage answered {error.status}: {error.message}") from error
         except httpx.HTTPError as error:
             raise StorageUnavailable(f"Storage is unreachable: {type(error).__name__}") from error
-    expires_at = datetime.now(UTC) + timedelta(seconds=link_expires_s)
-    return UploadedObject(bucket=bucket, path=object_path, signed_url=signed_url, expires_at=expires_at)
+
+
+async def sign_download(
+    http: httpx.AsyncClient, settings: Settings, *, bucket: str, object_path: str, expires_s: int
+) -> str:
+    """A download URL for one object that needs no key and works for `expires_s` seconds.
+    Raises StorageObjectMissing, StorageUnavailable."""
+    client = ASupabaseStorageClient(storage_url(settings), _headers(settings), http_client=http)
+    try:
+        signed = await client.from_(bucket).create_signed_url(object_path, expires_s)
+    except StorageApiError as error:
+        if _is_missing(error):
+            raise StorageObjectMissing(f"no object {object_path} in bucket {bucket}") from error
+        raise StorageUnavailable(f"Storage answered {error.status}") from error
+    except httpx.HTTPError as error:
+        raise StorageUnavailable(f"Storage is unreachable: {type(error).__name__}") from error
+    return _signed(signed["signedURL"])

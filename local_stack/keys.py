@@ -24,6 +24,7 @@ class KeyMaterial:
     secret_key: str
     publishable_key: str
     upstash_token: str
+    redis_password: str
 
 
 def ensure_keys(keys_dir: Path) -> KeyMaterial:
@@ -46,11 +47,15 @@ def ensure_keys(keys_dir: Path) -> KeyMaterial:
                     "secret_key": f"sb_secret_{secrets.token_urlsafe(24)}",
                     "publishable_key": f"sb_publishable_{secrets.token_urlsafe(24)}",
                     "upstash_token": secrets.token_urlsafe(32),
+                    "redis_password": secrets.token_urlsafe(32),
                 }
             )
         )
     pem = pem_path.read_bytes()
     meta = json.loads(meta_path.read_text())
+    if "redis_password" not in meta:  # stacks created before redis-server required a password
+        meta["redis_password"] = secrets.token_urlsafe(32)
+        meta_path.write_text(json.dumps(meta))
     private = serialization.load_pem_private_key(pem, password=None)
     assert isinstance(private, ec.EllipticCurvePrivateKey)
     public_jwk = json.loads(ECAlgorithm.to_jwk(private.public_key()))
@@ -65,4 +70,5 @@ def ensure_keys(keys_dir: Path) -> KeyMaterial:
         secret_key=meta["secret_key"],
         publishable_key=meta["publishable_key"],
         upstash_token=meta["upstash_token"],
+        redis_password=meta["redis_password"],
     )

@@ -15,6 +15,7 @@ from local_stack.keys import KeyMaterial, ensure_keys
 from local_stack.postgres import LocalPostgres
 from local_stack.redis_server import LocalRedis
 from local_stack.replica import LocalReplica
+from local_stack.replica import describe as describe_replica
 from local_stack.services import (
     Service,
     admin_api,
@@ -46,7 +47,7 @@ class Stack:
 
     def services(self) -> list[Service]:
         return [
-            upstash_proxy(self.settings, self.redis.url, self.keys.upstash_token),
+            upstash_proxy(self.settings),
             storage_server(self.settings),
             smtp_catcher(self.settings),
             broker_server(self.settings),
@@ -84,6 +85,16 @@ class Stack:
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(s.smtp_catcher_port),
             "KAMIOI_API_URL": s.api_url,
+            # Where this stack lives: a new shell in this checkout finds a second stack (own ports and
+            # state) from .env alone.
+            "KAMIOI_STATE_DIR": str(s.state_dir),
+            "KAMIOI_DB_PORT": str(s.db_port),
+            "KAMIOI_REPLICA_PORT": str(s.replica_port),
+            "KAMIOI_REDIS_PORT": str(s.redis_port),
+            "KAMIOI_UPSTASH_PORT": str(s.upstash_port),
+            "KAMIOI_API_PORT": str(s.api_port),
+            "KAMIOI_STORAGE_PORT": str(s.storage_port),
+            "KAMIOI_SMTP_PORT": str(s.smtp_catcher_port),
         }
 
     def up(self, log: _Log) -> None:
@@ -100,12 +111,16 @@ class Stack:
             self.replica.initialize()
             self.replica.start()
         with log.step("redis-server"):
-            self.redis.start()
+            if self.redis.start():
+                # A proxy still running from before holds connections to the old server (or its URL).
+                upstash_proxy(self.settings).stop(self.settings)
         env = self.env_values()
         write_env_file(ENV_FILE, env)
         for service in self.services():
             with log.step(service.name):
-                service.start(self.settings, env)
+                restarted = service.start(self.settings, env)
+            if restarted:
+                log.detail(restarted)
         with log.step("Storage buckets (supabase/config.toml)"):
             made = ensure_buckets(env["SUPABASE_STORAGE_URL"], env["SUPABASE_SECRET_KEY"], declared_buckets())
             log.detail(f"created {', '.join(made)}" if made else "present")
@@ -133,21 +148,20 @@ class Stack:
         rows = [
             ("postgres", self.postgres.is_running(), env["DATABASE_URL"]),
             ("replica", self.replica.is_running(), f"{env['READ_REPLICA_URL']}  {self._replica_detail()}"),
-            ("redis-server", self.redis.is_running(), env["REDIS_URL"]),
+            ("redis-server", self.redis.is_running(), f"{self.redis.display_url}  (password in .env REDIS_URL)"),
         ]
         for svc in self.services():
             address = f"{svc.scheme}://127.0.0.1:{svc.port}" if svc.port else "-"
             if svc.name == "smtp-catcher":
                 inbox = mail_dir(s)
-                address += f"  inbox {inbox} ({Inbox(inbox).count()} mails)"
+                count = Inbox(inbox).count()
+                address += f"  inbox {inbox} ({count} mail{'' if count == 1 else 's'})"
             rows.append((svc.name, svc.is_running(s), address))
         return rows
 
     def _replica_detail(self) -> str:
-        state = self.replica.state()
-        if state is None:
-            return "(not answering)"
-        return f"(standby, lag {state.lag_s:.1f}s)" if state.in_recovery else "(not a standby!)"
+        running = self.replica.is_running()
+        return describe_replica(running, self.replica.state() if running else None)
 
 
 class _Log:

@@ -140,8 +140,10 @@ class LocalPostgres:
             as_server_user(
                 [
                     str(PG_BIN / "initdb"),
-                    "-D", str(self.data_dir),
-                    "-U", SUPERUSER,
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    SUPERUSER,
                     f"--pwfile={pwfile}",
                     "--auth=scram-sha-256",
                     "--encoding=UTF8",
@@ -155,8 +157,7 @@ class LocalPostgres:
         with (self.data_dir / "postgresql.conf").open("a") as handle:
             handle.write(f"\n# kamioi local stack\nport = {self.settings.db_port}\n{conf}\n")
         (self.data_dir / "pg_hba.conf").write_text(
-            "host all all 127.0.0.1/32 scram-sha-256\n"
-            "host replication all 127.0.0.1/32 scram-sha-256\n"
+            "host all all 127.0.0.1/32 scram-sha-256\nhost replication all 127.0.0.1/32 scram-sha-256\n"
         )
         return True
 

@@ -52,9 +52,7 @@ def read_pid(pid_file: Path) -> int | None:
     return pid
 
 
-def start_background(
-    cmd: Sequence[str], *, log_file: Path, pid_file: Path, env: dict[str, str] | None = None
-) -> int:
+def start_background(cmd: Sequence[str], *, log_file: Path, pid_file: Path, env: dict[str, str] | None = None) -> int:
     """Start a detached process (own session, so it outlives this CLI) and record its pid."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:

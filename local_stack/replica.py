@@ -37,14 +37,36 @@ STANDBY_SETTINGS = {"hot_standby": "on", "hot_standby_feedback": "on"}
 class ReplicaState:
     in_recovery: bool
     lag_s: float  # 0 when everything the primary sent is replayed
+    # A WAL receiver is streaming from the primary. Without one, lag 0 only means "replayed all it got".
+    streaming: bool = True
+
+
+# Whether this standby's WAL receiver streams (no row at all: it is not connected to a primary).
+STREAMING_SQL = "select coalesce((select status = 'streaming' from pg_stat_wal_receiver limit 1), false)"
+
+
+def describe(running: bool, state: ReplicaState | None) -> str:
+    """The replica's line in `kamioi status`: never a lag for a server that receives nothing."""
+    if not running:
+        return "(stopped)"
+    if state is None:
+        return "(not answering)"
+    if not state.in_recovery:
+        return "(not a standby!)"
+    if not state.streaming:
+        return "(standby, replication stopped: not receiving from the primary)"
+    return f"(standby, lag {state.lag_s:.1f}s)"
 
 
 def replica_state(url: str, timeout_s: float = 2.0) -> ReplicaState:
     """Whether the server at `url` is a standby and how far its replay is behind (kamioi.replication)."""
     with psycopg.connect(url, connect_timeout=max(1, int(timeout_s)), autocommit=True) as conn:
         row = conn.execute(REPLICA_LAG_SQL).fetchone()
-    assert row is not None
-    return ReplicaState(in_recovery=bool(row[0]), lag_s=max(0.0, float(row[1])))
+        assert row is not None
+        streaming = conn.execute(STREAMING_SQL).fetchone()
+    return ReplicaState(
+        in_recovery=bool(row[0]), lag_s=max(0.0, float(row[1])), streaming=bool(streaming and streaming[0])
+    )
 
 
 @dataclass
@@ -70,7 +92,9 @@ class LocalReplica:
 
     @property
     def superuser_url(self) -> str:
-        return f"postgresql://{SUPERUSER}:{LOCAL_PASSWORD}@{self.settings.db_host}:{self.settings.replica_port}/postgres"
+        return (
+            f"postgresql://{SUPERUSER}:{LOCAL_PASSWORD}@{self.settings.db_host}:{self.settings.replica_port}/postgres"
+        )
 
     def is_running(self) -> bool:
         return cluster_running(self.data_dir)

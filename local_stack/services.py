@@ -3,6 +3,9 @@ API, worker)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -11,11 +14,39 @@ from pathlib import Path
 
 import httpx
 
-from kamioi.settings import Settings
+from kamioi.settings import ENV_FILE, Settings
 from local_stack.processes import ensure_port_free, port_in_use, read_pid, start_background, stop_pid, wait_until
+
+# The API's uvicorn processes took 35 s to import on a loaded 2-core machine; the wait ends when healthy.
+START_TIMEOUT_S = 120
 
 # prometheus_client's switch to multiprocess mode (read by api.metrics in every worker).
 PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _settings_names() -> frozenset[str]:
+    return frozenset((field.alias or name).upper() for name, field in Settings.model_fields.items())
+
+
+def _env_file_values(path: Path) -> dict[str, str]:
+    values = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not line.lstrip().startswith("#"):
+                values[key.strip()] = value.strip()
+    return values
+
+
+def environment_fingerprint(args: tuple[str, ...], env: dict[str, str]) -> str:
+    """What a started process is configured by: its command line, the variables it is given, and the
+    settings it reads itself (the .env file, then this shell's environment). Other variables of the
+    shell (PWD, TERM, ...) are left out so a new terminal restarts nothing."""
+    names = _settings_names()
+    effective = {k: v for k, v in _env_file_values(ENV_FILE).items() if k.upper() in names}
+    effective |= {k: v for k, v in os.environ.items() if k.upper() in names}
+    effective |= env
+    return hashlib.sha256(json.dumps([list(args), effective], sort_keys=True).encode()).hexdigest()
 
 
 def _http_ok(url: str) -> Callable[[], bool]:
@@ -42,16 +73,35 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     # Emptied before every start: state the previous run's processes left behind.
     scratch_dir: Path | None = None
+    # Reads kamioi's Settings (the API, the worker): restarted when they change. The stand-ins are
+    # configured by their command line alone.
+    reads_settings: bool = False
 
     def pid_file(self, settings: Settings) -> Path:
         return settings.state_dir / "run" / f"{self.name}.pid"
 
+    def fingerprint_file(self, settings: Settings) -> Path:
+        return settings.state_dir / "run" / f"{self.name}.env-sha256"
+
     def is_running(self, settings: Settings) -> bool:
         return read_pid(self.pid_file(settings)) is not None
 
-    def start(self, settings: Settings, env: dict[str, str]) -> None:
+    def start(self, settings: Settings, env: dict[str, str]) -> str | None:
+        """Start it unless it runs with this configuration already; one that runs with another (a new
+        LLM_API_KEY in .env, another port) is restarted, and the reason returned."""
+        fingerprint = (
+            environment_fingerprint(self.args, {**env, **self.env})
+            if self.reads_settings
+            else hashlib.sha256(json.dumps([list(self.args), self.env], sort_keys=True).encode()).hexdigest()
+        )
+        fingerprint_file = self.fingerprint_file(settings)
+        restarted = None
         if self.is_running(settings):
-            return
+            stored = fingerprint_file.read_text().strip() if fingerprint_file.exists() else None
+            if stored == fingerprint:
+                return None
+            self.stop(settings)
+            restarted = "restarted: its environment changed"
         if self.port is not None:
             ensure_port_free("127.0.0.1", self.port, self.name, self.port_setting)
         self.pid_file(settings).parent.mkdir(parents=True, exist_ok=True)
@@ -64,32 +114,24 @@ class Service:
             pid_file=self.pid_file(settings),
             env={**env, **self.env},
         )
+        fingerprint_file.write_text(fingerprint + "\n")
         if self.health_url is not None:
-            wait_until(_http_ok(self.health_url), 30, f"{self.name} at {self.health_url}")
+            wait_until(_http_ok(self.health_url), START_TIMEOUT_S, f"{self.name} at {self.health_url}")
         elif self.port is not None:
             port = self.port
-            wait_until(lambda: port_in_use("127.0.0.1", port), 30, f"{self.name} on port {port}")
+            wait_until(lambda: port_in_use("127.0.0.1", port), START_TIMEOUT_S, f"{self.name} on port {port}")
+        return restarted
 
     def stop(self, settings: Settings) -> bool:
         return stop_pid(self.pid_file(settings))
 
 
-def upstash_proxy(settings: Settings, redis_url: str, token: str) -> Service:
+def upstash_proxy(settings: Settings) -> Service:
+    """Reads REDIS_URL and UPSTASH_REDIS_REST_TOKEN from the environment: secrets stay out of `ps`."""
     port = settings.upstash_port
     return Service(
         name="upstash-proxy",
-        args=(
-            "-m",
-            "local_stack.standins.upstash_proxy",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--redis-url",
-            redis_url,
-            "--token",
-            token,
-        ),
+        args=("-m", "local_stack.standins.upstash_proxy", "--host", "127.0.0.1", "--port", str(port)),
         port=port,
         port_setting="KAMIOI_UPSTASH_PORT",
         health_url=f"http://127.0.0.1:{port}/healthz",
@@ -165,6 +207,7 @@ def admin_api(settings: Settings) -> Service:
         health_url=f"http://{settings.api_host}:{port}/healthz",
         env=api_workers_env(workers, metrics_dir),
         scratch_dir=metrics_dir if workers > 1 else None,
+        reads_settings=True,
     )
 
 
@@ -176,4 +219,5 @@ def worker(settings: Settings) -> Service:
         port=None,
         port_setting="",
         health_url=None,
+        reads_settings=True,
     )

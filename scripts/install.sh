@@ -9,6 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(
   postgresql-15 postgresql-contrib postgresql-15-wal2json postgresql-15-pgtap postgresql-15-cron
+  postgresql-15-plpgsql-check
   libtap-parser-sourcehandler-pgtap-perl redis-server wrk python3-venv
 )
 missing=()

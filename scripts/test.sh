@@ -16,6 +16,9 @@ echo "== lint (ruff, mypy)"
 echo "== TypeScript types of the public schema (supabase gen types; make types regenerates them)"
 scripts/gen-types.sh --check
 
+echo "== Supabase advisors and plpgsql_check (supabase db advisors, supabase db lint; INFO rows that stay: docs/advisors.md)"
+scripts/advisors.sh
+
 echo "== pgTAP (pg_prove)"
 # supabase test db does the same: pgTAP lives in the extensions schema, tests run as the superuser.
 # The worker is paused meanwhile: jobs it runs (mapping after earlier imports) would move the numbers

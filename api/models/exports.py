@@ -37,7 +37,8 @@ ExportRequest = Annotated[TransactionsExport | MappingsExport | UsersExport, Fie
 
 
 class ExportJob(BaseModel):
-    """A row of public.export_jobs: follow it here or on the realtime topic `admin:exports`."""
+    """A row of public.export_jobs, for the admin who asked for it (other admins get 404): follow it here
+    or on the realtime topic `admin:exports`."""
 
     id: int
     list: Literal["transactions", "mappings", "users"]
@@ -48,7 +49,10 @@ class ExportJob(BaseModel):
     bytes_written: int
     file_name: str | None
     file_sha256: str | None
-    download_url: str | None = Field(description="Set once the export has succeeded.")
+    download_url: str | None = Field(
+        description="Set once the export has succeeded: a Storage link signed for EXPORT_LINK_TTL_S (minutes),"
+        " anew on each read, or the API's download path when the file is not in Storage."
+    )
     attempts: int
     error: str | None
     cancel_requested: bool

@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from api.models.filters import ListQuery, NoNulText, SearchText, require_ordered
+from kamioi.mapping.normalizer import MAX_DESCRIPTOR_CHARS
 from kamioi.mapping.providers.base import Category
 
 Decision = Literal["approved", "rejected"]
@@ -75,7 +76,8 @@ class BulkReviewFilter(BaseModel):
 
 
 class BulkReviewRequest(BaseModel):
-    """Exactly one of `ids` (up to 1000 mappings) or `filter`. Only pending mappings change."""
+    """Exactly one of `ids` (up to 1000 mappings) or `filter`. Only pending mappings change. Approval by
+    filter never approves a user's suggestion (source user): approve those by id."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -96,7 +98,7 @@ class JobAccepted(BaseModel):
     status_url: str = Field(description="Where to follow the job.")
 
 
-Descriptor = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Descriptor = Annotated[str, StringConstraints(min_length=1, max_length=MAX_DESCRIPTOR_CHARS)]
 
 
 class ResolveRequest(BaseModel):

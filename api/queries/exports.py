@@ -3,15 +3,18 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from psycopg.types.json import Jsonb
-
 from api.auth import Principal
 from api.db import Pool, as_caller, as_owner
+from jobs import export_service
+from jobs.export_service import ExportCall
 
-COLUMNS = (
-    "id, list, filters, sort, state, rows_written, bytes_written, file_name, file_sha256, download_url,"
-    " attempts, error, cancel_requested, created_at, started_at, finished_at"
-)
+
+async def _owner_row(pool: Pool, call: ExportCall, timeout_s: float) -> dict[str, Any]:
+    async with as_owner(pool, timeout_s=timeout_s, read_only=False) as cur:
+        await cur.execute(call.sql, call.params)
+        row = await cur.fetchone()
+    assert row is not None  # the SQL functions return the row or raise
+    return row
 
 
 async def create(
@@ -19,26 +22,19 @@ async def create(
 ) -> dict[str, Any]:
     """Validate the filters the way the list does and queue the export (the API has checked admin)."""
     requested_by = UUID(caller.user_id) if caller.user_id else None
-    async with as_owner(pool, timeout_s=timeout_s, read_only=False) as cur:
-        await cur.execute(
-            f"select {COLUMNS} from private.create_export_job(%s, %s, %s, %s)",
-            (list_name, Jsonb(filters), sort, requested_by),
-        )
-        row = await cur.fetchone()
-    assert row is not None
-    return row
+    return await _owner_row(
+        pool, export_service.create_call(list_name, filters, sort=sort, requested_by=requested_by), timeout_s
+    )
 
 
 async def get(pool: Pool, caller: Principal, export_id: int, *, timeout_s: float) -> dict[str, Any] | None:
+    """The export as the caller may read it: an admin reads only their own (RLS), the secret key all."""
+    call = export_service.get_call(export_id)
     async with as_caller(pool, caller, read_only=True, timeout_s=timeout_s, path="/export_jobs") as cur:
-        await cur.execute(f"select {COLUMNS} from public.export_jobs where id = %s", (export_id,))
+        await cur.execute(call.sql, call.params)
         return await cur.fetchone()
 
 
 async def cancel(pool: Pool, export_id: int, *, timeout_s: float) -> dict[str, Any]:
     """Queued: cancelled now; running: stops after its chunk. Unknown ids raise NoDataFound (404)."""
-    async with as_owner(pool, timeout_s=timeout_s, read_only=False) as cur:
-        await cur.execute(f"select {COLUMNS} from private.cancel_export_job(%s)", (export_id,))
-        row = await cur.fetchone()
-    assert row is not None
-    return row
+    return await _owner_row(pool, export_service.cancel_call(export_id), timeout_s)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.db import Pool, as_owner
+from kamioi.job_list import job_list_query
 
 
 async def get_job(pool: Pool, job_id: int, *, timeout_s: float) -> dict[str, Any] | None:
@@ -13,3 +14,12 @@ async def get_job(pool: Pool, job_id: int, *, timeout_s: float) -> dict[str, Any
             (job_id,),
         )
         return await cur.fetchone()
+
+
+async def list_jobs(
+    pool: Pool, state: str, kind: str | None, before_id: int | None, limit: int, *, timeout_s: float
+) -> list[dict[str, Any]]:
+    sql, params = job_list_query(state, kind, before_id, limit)
+    async with as_owner(pool, timeout_s=timeout_s) as cur:
+        await cur.execute(sql, params)
+        return await cur.fetchall()

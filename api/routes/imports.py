@@ -7,14 +7,28 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Security, status
 from fastapi import Path as PathParam
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
-from api.auth import Principal
-from api.deps import ADMIN_ERRORS, CurrentAdmin, ReadLimit, Res, UploadLimit, WriteLimit
+from api.auth import SERVICE, Principal
+from api.cursors import SIGNED_CURSOR_PATTERN
+from api.deps import (
+    ADMIN_ERRORS,
+    CurrentAdmin,
+    ReadLimit,
+    Res,
+    UploadLimit,
+    WriteLimit,
+    apikey_scheme,
+    bearer_scheme,
+    require_admin,
+)
 from api.models.imports import (
     ImportJob,
     ImportKind,
@@ -24,13 +38,15 @@ from api.models.imports import (
     StorageObject,
     UploadRequest,
 )
-from api.pagination import CURSOR_PATTERN, Page, decode_int_pair, decode_timestamp_id, encode_cursor
+from api.pagination import Page
 from api.problems import ProblemError, problem_responses
 from api.queries import imports as queries
 from api.resources import Resources
 from api.storage import fingerprint_object
 from api.uploads import FILE_FIELD, receive_upload, storage_problem
+from jobs.imports.report import aiter_rejections_csv
 from jobs.imports.service import StoredFile
+from kamioi.signed_links import SIGNATURE_PATTERN, link_is_valid
 from kamioi.storage import (
     UPLOAD_SIGNATURE_S,
     StorageObjectMissing,
@@ -43,7 +59,7 @@ from kamioi.storage import (
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
 ImportId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
-Cursor = Annotated[str | None, Query(pattern=CURSOR_PATTERN)]
+Cursor = Annotated[str | None, Query(pattern=SIGNED_CURSOR_PATTERN, description="next_cursor of the previous page")]
 
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -155,16 +171,17 @@ async def start_import(res: Res, admin: CurrentAdmin, body: ImportRequest) -> Im
 @router.get(
     "",
     summary="Import jobs, newest first (keyset pages)",
-    responses={**ADMIN_ERRORS, **problem_responses(400)},
+    responses=ADMIN_ERRORS,
     dependencies=[ReadLimit],
 )
 async def list_imports(
     res: Res, admin: CurrentAdmin, cursor: Cursor = None, limit: Annotated[int, Query(ge=1, le=100)] = 50
 ) -> Page[ImportJob]:
-    after = decode_timestamp_id(cursor) if cursor is not None else None
+    after = res.cursors.decode_timestamp_id("imports", cursor) if cursor is not None else None
     rows = await queries.page(res.pool, admin, after, limit, timeout_s=res.settings.api_request_timeout_s)
     items = [ImportJob.model_validate(row) for row in rows]
-    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(items) == limit else None
+    last = items[-1] if len(items) == limit else None
+    next_cursor = res.cursors.encode("imports", (last.created_at, last.id)) if last else None
     return Page[ImportJob](items=items, next_cursor=next_cursor)
 
 
@@ -214,7 +231,7 @@ async def retry_import(
 @router.get(
     "/{import_id}/rejections",
     summary="The rejected-rows report, in file order (keyset pages)",
-    responses={**ADMIN_ERRORS, **problem_responses(400, 404)},
+    responses={**ADMIN_ERRORS, **problem_responses(404)},
     dependencies=[ReadLimit],
 )
 async def rejections(
@@ -227,8 +244,61 @@ async def rejections(
     timeout_s = res.settings.api_request_timeout_s
     if await queries.get(res.pool, admin, import_id, timeout_s=timeout_s) is None:
         raise ProblemError(404, f"no import job {import_id}")
-    after = decode_int_pair(cursor) if cursor is not None else None
+    scope = f"rejections:{import_id}"
+    after = res.cursors.decode_int_pair(scope, cursor) if cursor is not None else None
     rows = await queries.rejections(res.pool, admin, import_id, after, limit, timeout_s=timeout_s)
     items = [Rejection.model_validate(row) for row in rows]
-    next_cursor = encode_cursor(items[-1].line_number, items[-1].id) if len(items) == limit else None
+    last = items[-1] if len(items) == limit else None
+    next_cursor = res.cursors.encode(scope, (last.line_number, last.id)) if last else None
     return Page[Rejection](items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{import_id}/rejections.csv",
+    summary="The rejected-rows report as CSV (line_number, column, reason, raw), in file order",
+    description=(
+        "Streamed, whatever its size. An admin token, or instead the `expires` and `signature` of a"
+        " signed link (the mail about a finished import carries one): such a link opens without a token"
+        " until it expires. Cells a spreadsheet would evaluate are prefixed with `'`."
+    ),
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **ADMIN_ERRORS,
+        **problem_responses(404),
+    },
+)
+async def rejections_csv(
+    request: Request,
+    res: Res,
+    import_id: ImportId,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    apikey: Annotated[str | None, Security(apikey_scheme)],
+    expires: Annotated[int | None, Query(ge=0, le=2**62, description="From a signed link.")] = None,
+    signature: Annotated[str | None, Query(pattern=SIGNATURE_PATTERN, description="From a signed link.")] = None,
+) -> StreamingResponse:
+    if signature is not None or expires is not None:
+        if (
+            signature is None
+            or expires is None
+            or not link_is_valid(res.settings, request.url.path, expires, signature)
+        ):
+            raise ProblemError(403, "the link's signature is not valid, or the link has expired")
+        caller = SERVICE
+    else:
+        token = bearer.credentials if bearer else None
+        caller = await require_admin(res, await res.verifier.authenticate(token, apikey))
+        await res.limits.check("reads", caller)
+    if await queries.get(res.pool, caller, import_id, timeout_s=res.settings.api_request_timeout_s) is None:
+        raise ProblemError(404, f"no import job {import_id}")
+
+    async def body() -> AsyncIterator[bytes]:
+        async with res.pool.connection() as conn:
+            async for data in aiter_rejections_csv(conn, import_id):
+                yield data
+
+    return StreamingResponse(
+        body(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-rejections.csv"'},
+    )

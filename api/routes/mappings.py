@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
+from api.cursors import SIGNED_CURSOR_PATTERN
 from api.deps import ADMIN_ERRORS, READ_SOURCE, CurrentAdmin, ReadDb, ReadLimit, Res, ReviewLimit, WriteLimit
 from api.models.mappings import (
     BulkReviewRequest,
@@ -21,7 +22,7 @@ from api.models.mappings import (
     ResolveResponse,
     ReviewRequest,
 )
-from api.pagination import CURSOR_PATTERN, Page, decode_timestamp_id, encode_cursor
+from api.pagination import Page
 from api.problems import problem_responses
 from api.queries import mappings as queries
 from api.queries.lists import call_list_rpc
@@ -69,19 +70,22 @@ async def list_mappings(
 @router.get(
     "/pending",
     summary="The review queue, newest first (keyset pages of at most 50)",
-    responses={**ADMIN_ERRORS, **problem_responses(400)},
+    responses=ADMIN_ERRORS,
     dependencies=[ReadLimit],
 )
 async def list_pending(
     res: Res,
     admin: CurrentAdmin,
-    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=SIGNED_CURSOR_PATTERN, description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 50,
 ) -> Page[Mapping]:
-    after = decode_timestamp_id(cursor) if cursor is not None else None
+    after = res.cursors.decode_timestamp_id("pending", cursor) if cursor is not None else None
     rows = await queries.list_pending(res.pool, admin, after, limit, timeout_s=res.settings.api_request_timeout_s)
     items = [Mapping.model_validate(row) for row in rows]
-    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(items) == limit else None
+    last = items[-1] if len(items) == limit else None
+    next_cursor = res.cursors.encode("pending", (last.created_at, last.id)) if last else None
     return Page[Mapping](items=items, next_cursor=next_cursor)
 
 

@@ -24,7 +24,9 @@ DATABASE_FACTS = {
     "oldest": "select kind, extract(epoch from now() - min(run_at))::float8 as age from private.job_queue"
     " where state = 'queued' and run_at <= now() group by kind",
     "failed": "select kind, count(*) as n from private.job_queue"
-    " where state = 'failed' and finished_at > now() - interval '1 hour' group by kind",
+    " where state = 'failed' and not bad_input and finished_at > now() - interval '1 hour' group by kind",
+    "bad_input": "select kind, count(*) as n from private.job_queue"
+    " where state = 'failed' and bad_input and finished_at > now() - interval '1 hour' group by kind",
     "workers": "select count(*) as n from private.job_workers where seen_at > now() - interval '1 minute'",
     "llm_calls": "select provider, outcome, count(*) as n from public.llm_calls"
     " where created_at > now() - interval '1 hour' group by provider, outcome",
@@ -73,7 +75,14 @@ async def _database_facts(res: Resources) -> list[Metric]:
         "kamioi_job_queue_oldest_seconds", "Age of the oldest due queued job, by kind.", labels=["kind"]
     )
     failed = GaugeMetricFamily(
-        "kamioi_jobs_failed_last_hour", "Jobs that ended failed in the last hour, by kind.", labels=["kind"]
+        "kamioi_jobs_failed_last_hour",
+        "Jobs that ended failed in the last hour, by kind (bad input not counted).",
+        labels=["kind"],
+    )
+    bad_input = GaugeMetricFamily(
+        "kamioi_jobs_bad_input_last_hour",
+        "Jobs refused in the last hour because of their input (a file that is not the expected CSV), by kind.",
+        labels=["kind"],
     )
     workers = GaugeMetricFamily("kamioi_job_workers", "Worker processes that heartbeated in the last minute.")
     llm_calls = GaugeMetricFamily(
@@ -81,7 +90,7 @@ async def _database_facts(res: Resources) -> list[Metric]:
         "LLM calls in the last hour (public.llm_calls ledger) by provider and outcome.",
         labels=["provider", "outcome"],
     )
-    families: list[Metric] = [up, depth, oldest, failed, workers, llm_calls]
+    families: list[Metric] = [up, depth, oldest, failed, bad_input, workers, llm_calls]
     try:
         async with as_owner(res.pool, timeout_s=SCRAPE_QUERY_TIMEOUT_S) as cur:
             rows = {}
@@ -100,6 +109,8 @@ async def _database_facts(res: Resources) -> list[Metric]:
         oldest.add_metric([row["kind"]], row["age"])
     for row in rows["failed"]:
         failed.add_metric([row["kind"]], row["n"])
+    for row in rows["bad_input"]:
+        bad_input.add_metric([row["kind"]], row["n"])
     workers.add_metric([], rows["workers"][0]["n"])
     for row in rows["llm_calls"]:
         llm_calls.add_metric([row["provider"], row["outcome"]], row["n"])

@@ -105,10 +105,11 @@ class UpstashProxyProcess:
 
     def start(self) -> None:
         args = [sys.executable, "-m", "local_stack.standins.upstash_proxy", "--port", str(self.port)]
-        args += ["--redis-url", self.redis_url, "--token", self.token]
+        # Through the environment: the URL carries redis-server's password, which `ps` would show.
+        env = {**os.environ, "REDIS_URL": self.redis_url, "UPSTASH_REDIS_REST_TOKEN": self.token}
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
-            self.proc = subprocess.Popen(args, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(args, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import random
 import select
+import shutil
 import socket
 import threading
 import time
@@ -444,6 +445,12 @@ def stored_objects(storage_root: Path) -> list[str]:
     )
 
 
+def _room_back(storage_root: Path) -> bool:
+    """No upload still being discarded (named, or unlinked but open) holds the file system's room."""
+    in_flight = any(p.is_file() for p in storage_root.rglob(".upload-*"))
+    return not in_flight and shutil.disk_usage(storage_root).free >= 64 * 1024
+
+
 def storage_full_upload(
     db_url: str, api_url: str, headers: dict[str, str], storage_root: Path, *, too_big: int
 ) -> DrillResult:
@@ -458,6 +465,10 @@ def storage_full_upload(
             full = http.post("/v1/imports/upload", params={"kind": "transactions"}, files={"file": ("a.csv", big)})
             left_behind = stored_objects(storage_root)
             jobs_after = conn.execute("select count(*) from public.import_jobs").fetchone()
+            # Storage may answer before its handler has let go of the discarded upload's file: "the next
+            # upload that fits" is the next one once that room is back.
+            room_back = bool(wait_for(lambda: _room_back(storage_root), timeout_s=15))
+            used_kb = shutil.disk_usage(storage_root).used // 1024
             small = b"user_id,txn_date,descriptor,amount\n" + f"{USER},2026-03-01,FITS {time.time_ns()},2.00\n".encode()
             fits = http.post("/v1/imports/upload", params={"kind": "transactions"}, files={"file": ("b.csv", small)})
             if fits.status_code == 201:
@@ -474,7 +485,7 @@ def storage_full_upload(
         f" {len(left_behind)} partial objects left, import jobs"
         f" {jobs_before[0] if jobs_before else '?'} -> {jobs_after[0] if jobs_after else '?'};"
         f" the next upload that fits: {fits.status_code}; /readyz {ready}",
-        {"problem": full.text[:300]},
+        {"problem": full.text[:300], "fits": fits.text[:300], "room_back": room_back, "used_kb": used_kb},
     )
 
 

@@ -16,19 +16,20 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from cli.generate import SEEDED_USER_IDS
+from cli.invocation import kamioi_command
+from cli.local_run import run_here_unless_served
 from cli.sample_files import write_transactions_csv
-from jobs import queue
+from jobs import export_service, queue, reports
 from jobs.exports import EXPORT_KIND
 from jobs.imports.service import DuplicateImport, ImportJob, create_import, get_import
-from jobs.inline import InlineRun
 from jobs.map_merchants import MAP_MERCHANTS
 from jobs.sweep import SWEEP_KIND
 from kamioi.broker import broker_url
@@ -41,30 +42,6 @@ POLL_SECONDS = 0.5
 TOP_MERCHANTS = 12
 TOP_HOLDINGS = 8
 
-DASHBOARD = """
-select count(*) as transactions,
-       count(*) filter (where t.status in ('mapped', 'invested')) as mapped,
-       count(*) filter (where t.status = 'pending') as pending,
-       count(distinct t.merchant_key) as merchants,
-       count(distinct t.merchant_key) filter (where t.status in ('mapped', 'invested')) as merchants_mapped,
-       coalesce(sum(t.round_up), 0) as round_up
-from public.transactions as t
-where t.import_job_id = %s
-"""
-
-INVESTED = """
-select count(*) filter (where t.status = 'invested'), coalesce(sum(t.round_up) filter (where t.sweep_id is not null), 0)
-from public.transactions as t
-where t.import_job_id = %s
-"""
-
-HOLDINGS = """
-select h.ticker, h.shares, h.invested, h.lots from public.holdings as h
-where h.user_id = %s and h.lots > 0
-order by h.invested desc, h.ticker
-limit %s
-"""
-
 WAITING_REASONS = {
     "queued": "queued for the next invest run",
     "no_quote": "no price from the provider yet",
@@ -74,35 +51,6 @@ WAITING_REASONS = {
     "no_ticker": "no ticker and no fallback fund",
     "no_approved_mapping": "mapping no longer approved",
 }
-
-UNMAPPED = """
-select count(distinct t.merchant_key) from public.transactions as t
-where t.import_job_id = %s and t.status = 'pending'
-  and not exists (select 1 from public.llm_mappings as m where m.merchant_key = t.merchant_key)
-"""
-
-TOP = """
-with top as (
-  select t.merchant_key, count(*) as transactions
-  from public.transactions as t
-  where t.import_job_id = %s
-  group by t.merchant_key
-  order by 2 desc, 1
-  limit %s
-)
-select coalesce(m.company_name, mr.display_name, top.merchant_key), top.transactions, m.ticker,
-       coalesce(m.status, 'unmapped'), m.tier
-from top
-left join public.merchants as mr on mr.merchant_key = top.merchant_key
-left join lateral (
-  select l.company_name, l.ticker, l.status, l.tier
-  from public.llm_mappings as l
-  where l.merchant_key = top.merchant_key
-  order by l.id = mr.mapping_id desc nulls last, l.status = 'pending' desc, l.created_at desc
-  limit 1
-) as m on true
-order by top.transactions desc, 1
-"""
 
 
 def demo_file(settings: Settings, rows: int) -> Path:
@@ -117,17 +65,14 @@ def demo_file(settings: Settings, rows: int) -> Path:
     return path
 
 
-def run_job(db_url: str, queue_job_id: int, kind: str, describe: Any) -> str:
+def run_job(db_url: str, queue_job_id: int, kind: str, describe: Callable[[psycopg.Connection[Any]], str]) -> str:
     """Wait for a live worker to finish the queued job, or run it here when none serves its kind."""
     settings = get_settings()
     with connect(db_url, autocommit=True) as conn:
-        if not queue.live_workers(conn, kind, 3 * settings.lease_seconds):
-            print(f"  (no worker serves {kind} jobs: running it here)", flush=True)
-            InlineRun(db_url, queue_job_id, settings).run()
+        run_here_unless_served(conn, db_url, queue_job_id, kind, settings)
         last = ""
         while True:
-            row = conn.execute("select state from private.job_queue where id = %s", (queue_job_id,)).fetchone()
-            state = str(row[0]) if row else "missing"
+            state = queue.state(conn, queue_job_id) or "missing"
             line = describe(conn)
             if line != last:
                 print(f"  {line}", flush=True)
@@ -147,23 +92,19 @@ def import_line(conn: psycopg.Connection[Any], import_job_id: int) -> str:
 
 
 def mapped_line(conn: psycopg.Connection[Any], import_job_id: int) -> str:
-    row = conn.execute(DASHBOARD, (import_job_id,)).fetchone()
-    assert row is not None
-    return f"{row[1]:,} of {row[0]:,} transactions mapped"
+    outcome = reports.import_outcome(conn, import_job_id)
+    return f"{outcome.mapped:,} of {outcome.transactions:,} transactions mapped"
 
 
 def invested_line(conn: psycopg.Connection[Any], import_job_id: int) -> str:
-    row = conn.execute(INVESTED, (import_job_id,)).fetchone()
-    assert row is not None
-    return f"{row[0]:,} transactions invested, {row[1]:,.2f} of round-ups swept into orders"
+    outcome = reports.import_outcome(conn, import_job_id)
+    return f"{outcome.invested:,} transactions invested, {outcome.swept:,.2f} of round-ups swept into orders"
 
 
 def print_investing(conn: psycopg.Connection[Any], settings: Settings) -> None:
     """The dashboard's investing section: broker orders and fills, the house position, what waits for a
     threshold or a mapping, ticker fallbacks, and the holdings of the seeded user."""
-    row = conn.execute("select public.investing_overview()").fetchone()
-    assert row is not None
-    overview: dict[str, Any] = row[0]
+    overview = reports.investing_overview(conn)
     where = broker_url(settings) or "the broker's sandbox"
     print(f"\nInvesting (broker: {where}; the stand-in fills at SAMPLE prices, not market data)")
     by_status = ", ".join(f"{n:,} {status}" for status, n in sorted(overview["orders_by_status"].items()))
@@ -188,55 +129,48 @@ def print_investing(conn: psycopg.Connection[Any], settings: Settings) -> None:
     print(f"  carried        {Decimal(str(carried['notional'])):>11,.2f}   (under the broker minimum, unfilled orders)")
     for fallback in overview["fallbacks"]:
         print(f"  fallback fund for {fallback['ticker']}: {fallback['reason']} ({fallback['round_ups']:,} round-ups)")
-    for reason, count, round_up in conn.execute("select * from public.investing_backlog(%s)",
-                                                (settings.invest_fallback_ticker,)):  # fmt: skip
+    for reason, count, round_up in reports.investing_backlog(conn, settings.invest_fallback_ticker):
         if reason != "queued":
             print(f"    {WAITING_REASONS.get(reason, reason) + f' ({count:,})':<40}{round_up:>11,.2f}")
     print(f"\n  holdings of {SEEDED_USER_IDS[1]} (public.holdings from fills, top {TOP_HOLDINGS})")
     print(f"  {'ticker':<8}{'shares':>18}{'invested':>12}{'lots':>7}")
-    for ticker, shares, amount, lots in conn.execute(HOLDINGS, (SEEDED_USER_IDS[1], TOP_HOLDINGS)):
-        print(f"  {ticker:<8}{shares:>18,.9f}{amount:>12,.2f}{lots:>7,}")
+    for h in reports.holdings(conn, SEEDED_USER_IDS[1], TOP_HOLDINGS):
+        print(f"  {h.ticker:<8}{h.shares:>18,.9f}{h.invested:>12,.2f}{h.lots:>7,}")
 
 
 def print_dashboard(conn: psycopg.Connection[Any], import_job_id: int, settings: Settings) -> None:
-    row = conn.execute(DASHBOARD, (import_job_id,)).fetchone()
-    assert row is not None
-    transactions, mapped, pending, merchants, merchants_mapped, round_up = row
-    invested_row = conn.execute(INVESTED, (import_job_id,)).fetchone()
-    assert invested_row is not None
-    invested, allocated = invested_row
-    share = f"{100 * mapped / transactions:.1f}%" if transactions else "-"
-    calls = conn.execute("select count(*) from public.llm_calls").fetchone()
+    o = reports.import_outcome(conn, import_job_id)
+    share = f"{100 * o.mapped / o.transactions:.1f}%" if o.transactions else "-"
     provider = "LLM " + settings.llm_model if llm_configured(settings) else "offline provider (no LLM key set)"
     print(f"\nDashboard: demo import {import_job_id}, mapped with the {provider}")
-    print(f"  transactions   {transactions:>8,}   mapped {mapped:,} ({share})   pending {pending:,}")
+    print(f"  transactions   {o.transactions:>8,}   mapped {o.mapped:,} ({share})   pending {o.pending:,}")
     print(
-        f"  merchants      {merchants:>8,}   mapped {merchants_mapped:,}"
-        f"   pending review {merchants - merchants_mapped:,}"
+        f"  merchants      {o.merchants:>8,}   mapped {o.merchants_mapped:,}"
+        f"   pending review {o.merchants - o.merchants_mapped:,}"
     )
-    print(f"  round-ups      {round_up:>11,.2f}   invested {allocated:,.2f} ({invested:,} transactions)")
-    print(f"  LLM calls      {calls[0] if calls else 0:>8,}   (public.llm_calls, all time)")
+    print(f"  round-ups      {o.round_up:>11,.2f}   swept into orders {o.swept:,.2f} ({o.invested:,} transactions)")
+    print(f"  LLM calls      {reports.llm_calls(conn):>8,}   (public.llm_calls, all time)")
     print(f"\n  {'top merchants':<34}{'txns':>7}  {'ticker':<7} status")
-    for merchant, count, ticker, status, tier in conn.execute(TOP, (import_job_id, TOP_MERCHANTS)):
-        label = f"{status} ({tier})" if tier else status
-        print(f"  {merchant[:33]:<34}{count:>7,}  {ticker or '-':<7} {label}")
+    for m in reports.top_merchants(conn, import_job_id, TOP_MERCHANTS):
+        label = f"{m.status} ({m.tier})" if m.tier else m.status
+        print(f"  {m.name[:33]:<34}{m.transactions:>7,}  {m.ticker or '-':<7} {label}")
 
 
 def print_links(settings: Settings) -> None:
     api = f"http://{settings.api_host}:{settings.api_port}"
+    kamioi = kamioi_command()
+    admin_curl = f'curl -H "Authorization: Bearer $({kamioi} token --as admin)"'
     print("\nLook further")
     print(f"  API docs (OpenAPI)   {api}/docs")
-    print(f'  dashboard            curl -H "Authorization: Bearer $(kamioi token --as admin)" {api}/v1/stats/dashboard')
-    admin_curl = 'curl -H "Authorization: Bearer $(kamioi token --as admin)"'
+    print(f"  dashboard            {admin_curl} {api}/v1/stats/dashboard")
     print(f"  invested per ticker  {admin_curl} {api}/v1/analytics/investing")
-    print(
-        f'  review queue         curl -H "Authorization: Bearer $(kamioi token --as admin)" {api}/v1/mappings/pending'
-    )
+    print(f"  review queue         {admin_curl} {api}/v1/mappings/pending")
     print(f"  admin lists          {admin_curl} '{api}/v1/transactions?status=invested&limit=20'")
     print(f"                       {admin_curl} '{api}/v1/mappings?sort=confidence_asc&status=pending'")
     print(f"                       {admin_curl} '{api}/v1/users?email_prefix=user'")
-    print("  map descriptors      printf 'descriptor\\nSQ *BLUE BOTTLE COFFEE SF CA\\n' | kamioi map")
-    print("  evaluate mapping     kamioi eval")
+    print(f"  failed jobs          {kamioi} jobs --state failed")
+    print(f"  map descriptors      printf 'descriptor\\nSQ *BLUE BOTTLE COFFEE SF CA\\n' | {kamioi} map")
+    print(f"  evaluate mapping     {kamioi} eval")
     print(f"  database             psql {settings.db_url}")
 
 
@@ -265,14 +199,14 @@ def _demo(args: argparse.Namespace) -> int:
         if not job.finished:
             assert job.queue_job_id is not None
             run_job(settings.db_url, job.queue_job_id, "import", lambda c: import_line(c, job.id))
-        state = conn.execute("select state from public.import_jobs where id = %s", (job.id,)).fetchone()
-        if state is None or state[0] != "succeeded":
-            print(f"kamioi demo: import {job.id} ended {state[0] if state else 'missing'}", file=sys.stderr)
+        imported = get_import(conn, job.id)
+        if imported is None or imported.state != "succeeded":
+            print(f"kamioi demo: import {job.id} ended {imported.state if imported else 'missing'}", file=sys.stderr)
             return 1
         # The import's success enqueued its map_merchants job (a trigger); a first run stopped between
         # import and mapping may have left merchants unmapped, so map them with a new job then.
-        if unmapped_merchants(conn, job.id):
-            mapping_job = pending_mapping_job(conn, job.id) or queue.enqueue(
+        if reports.unmapped_merchants(conn, job.id):
+            mapping_job = queue.active_job(conn, MAP_MERCHANTS, "import_job_id", str(job.id)) or queue.enqueue(
                 conn, MAP_MERCHANTS, {"import_job_id": job.id}
             )
             print(f"mapping merchants (job {mapping_job})", flush=True)
@@ -297,38 +231,23 @@ def _demo(args: argparse.Namespace) -> int:
 
 def demo_export(conn: psycopg.Connection[Any], settings: Settings, import_job_id: int) -> str:
     """Export the demo import's invested transactions as CSV, the way an admin's report job runs."""
-    row = conn.execute(
-        "select id, queue_job_id, file_name from private.create_export_job('transactions', %s, null, null)",
-        (Jsonb({"import_job_id": import_job_id, "status": "invested"}),),
-    ).fetchone()
-    assert row is not None
-    export_id, queue_job_id, file_name = row
-    print(f"\nexporting its invested transactions (export {export_id}, job {queue_job_id})", flush=True)
-    state = run_job(settings.db_url, queue_job_id, EXPORT_KIND, lambda c: export_line(c, export_id))
+    export = export_service.create_export(conn, "transactions", {"import_job_id": import_job_id, "status": "invested"})
+    print(f"\nexporting its invested transactions (export {export['id']}, job {export['queue_job_id']})", flush=True)
+    state = run_job(settings.db_url, export["queue_job_id"], EXPORT_KIND, lambda c: export_line(c, export["id"]))
     if state != "succeeded":
         print(f"kamioi demo: the export ended {state}", file=sys.stderr)
     else:
-        print(f"  {settings.exports_dir / file_name}", flush=True)
+        print(f"  {settings.exports_dir / export['file_name']}", flush=True)
     return state
 
 
 def export_line(conn: psycopg.Connection[Any], export_id: int) -> str:
-    row = conn.execute("select state, rows_written from public.export_jobs where id = %s", (export_id,)).fetchone()
-    return f"export {export_id}: {row[0]}, {row[1]:,} rows written" if row else f"export {export_id}: missing"
-
-
-def pending_mapping_job(conn: psycopg.Connection[Any], import_job_id: int) -> int | None:
-    row = conn.execute(
-        "select id from private.job_queue where kind = %s and payload ->> 'import_job_id' = %s"
-        " and state in ('queued', 'running') order by id desc limit 1",
-        (MAP_MERCHANTS, str(import_job_id)),
-    ).fetchone()
-    return int(row[0]) if row else None
-
-
-def unmapped_merchants(conn: psycopg.Connection[Any], import_job_id: int) -> int:
-    row = conn.execute(UNMAPPED, (import_job_id,)).fetchone()
-    return int(row[0]) if row else 0
+    row = export_service.run(conn, export_service.get_call(export_id))
+    return (
+        f"export {export_id}: {row['state']}, {row['rows_written']:,} rows written"
+        if row
+        else f"export {export_id}: missing"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
+from cli.local_run import run_here_unless_served
+from jobs import export_service
 from jobs.exports import EXPORT_KIND
-from jobs.inline import InlineRun
-from jobs.queue import live_workers
 from kamioi.db import connect
 from kamioi.progress import JobProgressFeed, open_job_progress
 from kamioi.settings import get_settings
@@ -37,11 +34,7 @@ def parse_filters(pairs: list[str]) -> dict[str, str]:
 
 
 def _row(conn: psycopg.Connection[Any], export_id: int) -> dict[str, Any]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
-            "select state, rows_written, download_url, error, file_name from public.export_jobs where id = %s",
-            (export_id,),
-        ).fetchone()
+    row = export_service.run(conn, export_service.get_call(export_id))
     assert row is not None
     return row
 
@@ -67,21 +60,14 @@ def _export(args: argparse.Namespace) -> int:
     db_url = args.db_url or settings.db_url
     with connect(db_url, autocommit=True) as conn:
         try:
-            row = conn.execute(
-                "select id, queue_job_id from private.create_export_job(%s, %s, %s, null)",
-                (args.list, Jsonb(parse_filters(args.filter)), args.sort),
-            ).fetchone()
+            created = export_service.create_export(conn, args.list, parse_filters(args.filter), sort=args.sort)
         except psycopg.errors.InvalidParameterValue as error:
             print(f"kamioi export: {error.diag.message_primary} ({error.diag.message_hint or ''})", file=sys.stderr)
             return 2
-        assert row is not None
-        export_id, queue_job_id = row
+        export_id, queue_job_id = created["id"], created["queue_job_id"]
         print(f"export {export_id} queued (job {queue_job_id})", file=sys.stderr, flush=True)
         with open_job_progress(settings, db_url, topic=TOPIC, event=EVENT, job_id=export_id) as feed:
-            if not live_workers(conn, EXPORT_KIND, 3 * get_settings().lease_seconds):
-                print("  (no worker serves exports: running it here)", file=sys.stderr, flush=True)
-                run = InlineRun(db_url, queue_job_id, get_settings())
-                threading.Thread(target=run.run, daemon=True).start()
+            run_here_unless_served(conn, db_url, queue_job_id, EXPORT_KIND, settings, wait=False)
             job = follow(conn, feed, export_id)
     if job["state"] != "succeeded":
         print(f"kamioi export: export {export_id} {job['state']}: {job['error'] or ''}", file=sys.stderr)

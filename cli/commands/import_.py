@@ -1,12 +1,16 @@
 """`kamioi import FILE --kind mappings|transactions`: register a bulk import and follow it to the end.
 `kamioi import retry ID`: queue a failed or cancelled import again (it resumes at its checkpoint) and follow it.
+`kamioi import cancel ID`: cancel an import (a queued one at once, a running one after its chunk in flight).
 
 The import runs as a background job (a worker picks it up; see `python -m jobs worker`), or with
 `--inline` in this process. While waiting, a progress bar on stderr shows rows, rows/s and ETA, moved
 by the job's progress messages (kamioi.progress: Realtime where SUPABASE_REALTIME_URL is set,
 LISTEN/NOTIFY otherwise), not by polling the job row.
-Exit status: 0 succeeded, 1 failed or cancelled, 2 not started (refused duplicate, not retryable,
-no worker, bad arguments), 130 interrupted.
+Ctrl-C while waiting offers to cancel the import (on a terminal; else it names `kamioi import cancel ID`),
+and `--rejections PATH` is written either way: the whole report when the import ended, the rows
+rejected so far when it did not.
+Exit status: 0 succeeded (for `cancel`: cancelled), 1 failed or cancelled, 2 not started (refused
+duplicate, not retryable, nothing to cancel, no worker, bad arguments), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, TextIO
 
 import psycopg
 
+from cli.local_run import worker_serves
 from jobs.imports.handler import IMPORT_JOB_KIND
 from jobs.imports.report import iter_rejections_csv
 from jobs.imports.service import (
@@ -34,13 +39,14 @@ from jobs.imports.service import (
     ImportJob,
     NotRetryable,
     StoredFile,
+    cancel_import,
     create_import,
     get_import,
     local_file,
     retry_import,
+    state_phrase,
 )
 from jobs.inline import InlineRun
-from jobs.queue import live_workers
 from kamioi.db import connect
 from kamioi.progress import JobProgressFeed, Payload, open_job_progress
 from kamioi.settings import Settings, get_settings
@@ -59,6 +65,7 @@ PROGRESS_FIELDS = (
 NON_TTY_EVERY_SECONDS = 5.0
 BAR_WIDTH = 28
 RETRY = "retry"  # `kamioi import retry ID`; a file of that name is imported as ./retry
+CANCEL = "cancel"  # `kamioi import cancel ID`; likewise
 
 
 def _duration(seconds: float) -> str:
@@ -144,10 +151,23 @@ def _summary(job: ImportJob) -> str:
 
 
 def _write_report(conn: psycopg.Connection[Any], job: ImportJob, path: Path) -> None:
+    """The rejections committed so far (all of them once the job ended); a header only when none."""
     with path.open("wb") as out:
         for data in iter_rejections_csv(conn, job.id):
             out.write(data)
-    print(f"rejected rows report: {path}", file=sys.stderr)
+    so_far = "" if job.finished else ", so far"
+    print(f"rejected rows report ({job.rejected_rows:,} rows{so_far}): {path}", file=sys.stderr)
+
+
+def _confirm(question: str) -> bool:
+    """A yes from the operator at a terminal; no terminal (a script, CI) is a no."""
+    if not sys.stdin.isatty():
+        return False
+    print(question, end="", file=sys.stderr, flush=True)
+    try:
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+    except KeyboardInterrupt:
+        return False
 
 
 def _run_inline(db_url: str, job: ImportJob, feed: JobProgressFeed, printer: ProgressPrinter) -> bool:
@@ -185,8 +205,13 @@ def _run_inline(db_url: str, job: ImportJob, feed: JobProgressFeed, printer: Pro
 def _import(args: argparse.Namespace) -> int:
     if args.file == RETRY:
         return _retry(args)
+    if args.file == CANCEL:
+        return _cancel(args)
     if args.import_id is not None:
-        print(f"kamioi import: unexpected argument {args.import_id} (to retry: `import retry ID`)", file=sys.stderr)
+        print(
+            f"kamioi import: unexpected argument {args.import_id} (`import retry ID`, `import cancel ID`)",
+            file=sys.stderr,
+        )
         return 2
     if args.kind is None:
         print("kamioi import: --kind mappings|transactions is required", file=sys.stderr)
@@ -256,10 +281,34 @@ def _retry(args: argparse.Namespace) -> int:
         return _follow(conn, db_url, job, args)
 
 
+def _cancel(args: argparse.Namespace) -> int:
+    """`kamioi import cancel ID`: committed chunks stay (`import retry ID` resumes it); waits for the end."""
+    if args.import_id is None:
+        print("kamioi import cancel: which import? `kamioi import cancel ID`", file=sys.stderr)
+        return 2
+    db_url = args.db_url or get_settings().db_url
+    with connect(db_url, autocommit=True) as conn:
+        job = get_import(conn, args.import_id)
+        if job is None:
+            print(f"kamioi import cancel: no import job {args.import_id}", file=sys.stderr)
+            return 2
+        if job.finished:
+            print(
+                f"kamioi import cancel: import job {job.id} {state_phrase(job.state)}: nothing to cancel",
+                file=sys.stderr,
+            )
+            if args.rejections:
+                _write_report(conn, job, Path(args.rejections))
+            return 2
+        job = cancel_import(conn, job.id)
+        when = "now" if job.finished else "after the chunk in flight"
+        print(f"import job {job.id}: cancel requested, it stops {when}", file=sys.stderr)
+        return _follow(conn, db_url, job, args, wanted="cancelled")
+
+
 def _worker_ready(conn: psycopg.Connection[Any], args: argparse.Namespace) -> bool:
     """Someone will run the job: a live import worker, or this process (--inline), or nobody waits."""
-    lease_seconds = get_settings().lease_seconds
-    if args.inline or args.no_wait or live_workers(conn, IMPORT_JOB_KIND, 3 * lease_seconds):
+    if args.inline or args.no_wait or worker_serves(conn, IMPORT_JOB_KIND, get_settings()):
         return True
     print(
         "kamioi import: no worker is running for imports; start one (`python -m jobs worker`)"
@@ -269,8 +318,17 @@ def _worker_ready(conn: psycopg.Connection[Any], args: argparse.Namespace) -> bo
     return False
 
 
-def _follow(conn: psycopg.Connection[Any], db_url: str, job: ImportJob, args: argparse.Namespace) -> int:
-    """Wait for the queued job (or run it, --inline), show progress, then the summary and the report."""
+def _follow(
+    conn: psycopg.Connection[Any],
+    db_url: str,
+    job: ImportJob,
+    args: argparse.Namespace,
+    *,
+    wanted: str = "succeeded",
+    offer_cancel: bool = True,
+) -> int:
+    """Wait for the queued job (or run it, --inline), show progress, then the summary and the report.
+    Ctrl-C offers to cancel the job (once); the report is written however the wait ends."""
     if args.no_wait:
         print(job.id)
         return 0
@@ -281,21 +339,48 @@ def _follow(conn: psycopg.Connection[Any], db_url: str, job: ImportJob, args: ar
         ) as feed:
             if args.inline and not _run_inline(db_url, job, feed, printer):
                 printer.done()
-                print(f"interrupted: import job {job.id} is back in the queue; a worker resumes it", file=sys.stderr)
-                return 130
+                print(f"interrupted: import job {job.id} is back in the queue", file=sys.stderr)
+                return _interrupted(conn, db_url, job.id, args, offer_cancel=offer_cancel)
             follow(conn, feed, job.id, printer)
         printer.done()
-        finished = get_import(conn, job.id)  # the row's final word, for the summary
-        assert finished is not None
-        job = finished
     except KeyboardInterrupt:
         printer.done()
-        print(f"stopped waiting; import job {job.id} goes on in the background", file=sys.stderr)
-        return 130
-    print(_summary(job), file=sys.stderr)
-    if args.rejections and job.rejected_rows:
+        return _interrupted(conn, db_url, job.id, args, offer_cancel=offer_cancel)
+    finished = get_import(conn, job.id)  # the row's final word, for the summary
+    assert finished is not None
+    print(_summary(finished), file=sys.stderr)
+    if args.rejections:
+        _write_report(conn, finished, Path(args.rejections))
+    return 0 if finished.state == wanted else 1
+
+
+def _interrupted(
+    conn: psycopg.Connection[Any], db_url: str, job_id: int, args: argparse.Namespace, *, offer_cancel: bool
+) -> int:
+    """Ctrl-C: cancel the job if the operator says so (then wait for it to stop), else leave it to the
+    workers; either way the rejections committed so far are written."""
+    job = get_import(conn, job_id)
+    assert job is not None
+    if (
+        not job.finished
+        and offer_cancel
+        and _confirm(
+            f"cancel import job {job_id}? committed rows stay; `kamioi import retry {job_id}` resumes it [y/N] "
+        )
+    ):
+        cancel_import(conn, job_id)
+        print(f"cancelling import job {job_id} (Ctrl-C again stops waiting)", file=sys.stderr)
+        quiet = argparse.Namespace(**{**vars(args), "inline": False})
+        return _follow(conn, db_url, job, quiet, offer_cancel=False)
+    if not job.finished:
+        print(
+            f"stopped waiting; import job {job_id} goes on in the background"
+            f" (`kamioi import cancel {job_id}` stops it)",
+            file=sys.stderr,
+        )
+    if args.rejections:
         _write_report(conn, job, Path(args.rejections))
-    return 0 if job.state == "succeeded" else 1
+    return 130
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -303,7 +388,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "import",
         help="bulk-import a CSV of mappings or transactions as a background job; retry a failed one",
         usage="%(prog)s FILE --kind {mappings,transactions} [options]\n"
-        "       %(prog)s retry ID [--force] [--inline] [--no-wait] [--rejections PATH] [--db-url URL]",
+        "       %(prog)s retry ID [--force] [--inline] [--no-wait] [--rejections PATH] [--db-url URL]\n"
+        "       %(prog)s cancel ID [--no-wait] [--rejections PATH] [--db-url URL]",
     )
     parser.add_argument("file", metavar="FILE", help="CSV file with a header row (see jobs/imports/README.md)")
     parser.add_argument(
@@ -311,7 +397,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         nargs="?",
         type=int,
         metavar="ID",
-        help="after `retry`: a failed or cancelled import, queued again to resume at its checkpoint",
+        help="after `retry`: a failed or cancelled import, queued again to resume at its checkpoint;"
+        " after `cancel`: a queued or running import, cancelled (committed rows stay)",
     )
     parser.add_argument("--kind", choices=["mappings", "transactions"], help="required to import a file")
     parser.add_argument("--db-url", default=None, help="default: DATABASE_URL (env or .env)")
@@ -322,5 +409,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--no-wait", action="store_true", help="register the job, print its id and exit")
     parser.add_argument("--inline", action="store_true", help="run the import in this process, not a worker")
-    parser.add_argument("--rejections", metavar="PATH", help="write the rejected rows report (CSV) here")
+    parser.add_argument(
+        "--rejections",
+        metavar="PATH",
+        help="write the rejected rows report (CSV) here, however the wait ends (so far, if interrupted)",
+    )
     parser.set_defaults(func=_import)

@@ -2,7 +2,9 @@
 
 The input needs a `descriptor` column (matched case-insensitively); other columns are ignored. The
 output has one row per input row: descriptor, merchant_key, merchant, ticker, category, confidence,
-tier, status (an empty ticker means none; only an approved row's ticker is invested in). The whole
+tier, status (an empty ticker means none; only an approved row's ticker is invested in; a descriptor
+longer than MAX_DESCRIPTOR_CHARS, the limit imports and the API apply, is not resolved: status
+`invalid`, and a note on stderr). The whole
 resolution pipeline runs against the database with the configured provider (offline without an LLM
 key). Nothing is written unless --save: then new mappings are stored (catalog answers approved, the
 rest pending review) and an LLM's calls are recorded in the ledger, which records them either way.
@@ -21,6 +23,7 @@ from typing import Any, TextIO
 from psycopg import AsyncConnection
 
 from kamioi.mapping.cache import UpstashMappingCache
+from kamioi.mapping.normalizer import MAX_DESCRIPTOR_CHARS
 from kamioi.mapping.providers.configured import configured_provider
 from kamioi.mapping.resolver import Resolution, ResolverOptions, resolve_descriptors
 from kamioi.settings import get_settings
@@ -61,6 +64,10 @@ def output_row(res: Resolution) -> list[str]:
     ]
 
 
+def invalid_row(descriptor: str) -> list[str]:
+    return [descriptor, "", "", "", "", "", "", "invalid"]
+
+
 async def map_csv(source: TextIO, sink: TextIO, *, save: bool, db_url: str | None = None) -> int:
     """Stream source to sink through the resolver; returns the number of rows written."""
     descriptors = read_descriptors(source)
@@ -76,11 +83,21 @@ async def map_csv(source: TextIO, sink: TextIO, *, save: bool, db_url: str | Non
             configured_provider(settings, conn) as provider,
         ):
             while chunk := list(islice(descriptors, CHUNK_ROWS)):
-                resolutions = await resolve_descriptors(
-                    conn, chunk, provider=provider, save=save, options=options, cache=cache
+                fitting = [d for d in chunk if len(d) <= MAX_DESCRIPTOR_CHARS]
+                resolutions = iter(
+                    await resolve_descriptors(conn, fitting, provider=provider, save=save, options=options, cache=cache)
                 )
-                writer.writerows(output_row(res) for res in resolutions)
-                written += len(resolutions)
+                for number, descriptor in enumerate(chunk, start=written + 1):
+                    if len(descriptor) > MAX_DESCRIPTOR_CHARS:
+                        print(
+                            f"kamioi map: row {number}: descriptor longer than {MAX_DESCRIPTOR_CHARS} characters,"
+                            " not resolved",
+                            file=sys.stderr,
+                        )
+                        writer.writerow(invalid_row(descriptor))
+                    else:
+                        writer.writerow(output_row(next(resolutions)))
+                written += len(chunk)
     finally:
         if cache is not None:
             await cache.aclose()

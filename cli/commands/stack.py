@@ -6,6 +6,7 @@ import argparse
 import subprocess
 import time
 
+from cli.invocation import kamioi_command
 from kamioi.settings import ENV_FILE, get_settings
 from local_stack.manager import Stack, make_log
 from local_stack.processes import StackError
@@ -21,8 +22,9 @@ def _print_panel(stack: Stack) -> None:
     for key, value in env.items():
         print(f"  {key:<{width}}{value}")
     print(f"  {'JWKS':<{width}}{stack.settings.keys_dir / 'jwks.json'}")
-    print(f"  {'ADMIN_TOKEN':<{width}}{token_for('admin', keys, issuer)[:40]}...  (kamioi token --as admin)")
-    print(f"  {'USER_TOKEN':<{width}}{token_for('user', keys, issuer)[:40]}...  (kamioi token --as user)")
+    kamioi = kamioi_command()
+    print(f"  {'ADMIN_TOKEN':<{width}}{token_for('admin', keys, issuer)[:40]}...  ({kamioi} token --as admin)")
+    print(f"  {'USER_TOKEN':<{width}}{token_for('user', keys, issuer)[:40]}...  ({kamioi} token --as user)")
     print(f"\n  written to {ENV_FILE}\n")
 
 
@@ -70,11 +72,28 @@ def _paused(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    up = subparsers.add_parser("up", help="install-free start of the local stack (idempotent)")
+    up = subparsers.add_parser(
+        "up",
+        help="start the local stack, or check it (idempotent)",
+        description="Start what is not running: PostgreSQL and its read replica, redis-server, the Upstash"
+        " endpoint, the Storage and SMTP stand-ins, the API and the worker; apply new migrations; write every"
+        " URL and key (and this stack's ports and state dir) to .env. A process whose settings changed since"
+        " it started (e.g. a new LLM_API_KEY in .env) is restarted; the rest are left alone.",
+    )
     up.add_argument("--quiet", action="store_true", help="print only the final line")
     up.set_defaults(func=_up)
-    subparsers.add_parser("stop", help="stop every local service").set_defaults(func=_stop)
-    subparsers.add_parser("status", help="what runs where (exit 3 if anything is down)").set_defaults(func=_status)
+    subparsers.add_parser(
+        "stop",
+        help="stop every local service",
+        description="Stop the worker, the API, the stand-ins, redis-server, the replica and PostgreSQL"
+        " (SIGTERM: a running import commits its chunk and goes back to the queue). Data is kept.",
+    ).set_defaults(func=_stop)
+    subparsers.add_parser(
+        "status",
+        help="what runs where (exit 3 if anything is down)",
+        description="One line per local service: running or stopped, its address, the replica's lag and"
+        " the SMTP catcher's mail count. Exit status 3 when anything is down.",
+    ).set_defaults(func=_status)
     reset = subparsers.add_parser("reset", help="stop and delete the local database and cache")
     reset.add_argument("--up", action="store_true", help="bring a fresh stack up afterwards")
     reset.add_argument("--quiet", action="store_true")

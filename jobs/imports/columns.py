@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from jobs.errors import PermanentJobError
+from jobs.errors import BadInputError
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,22 @@ def map_header(kind: ImportKind, header: list[str]) -> HeaderMap:
             positions[name] = index
     missing = [name for name in kind.required if name not in positions]
     if missing:
-        raise PermanentJobError(_missing_message(kind, missing, header))
+        raise BadInputError(_missing_message(kind, missing, header))
     ordered = {col.name: positions[col.name] for col in kind.columns if col.name in positions}
     return HeaderMap(ordered, len(header), tuple(ignored))
 
 
+_DELIMITERS = {";": "semicolons (a spreadsheet's CSV in some locales)", "\t": "tabs", "|": "bars"}
+
+
 def _missing_message(kind: ImportKind, missing: list[str], header: list[str]) -> str:
+    if len(header) == 1:
+        for delimiter, named in _DELIMITERS.items():
+            if delimiter in header[0]:
+                return (
+                    f"the header is separated by {named}, not commas: save the file comma-separated"
+                    f" (CSV UTF-8) and import it again (found: {header[0].strip()[:200]})"
+                )
     message = (
         f"the header lacks required column(s) for a {kind.name} import: {', '.join(missing)}"
         f" (found: {', '.join(h.strip() for h in header) or 'nothing'})"

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CATEGORIES = (
-    "INCOME", "TRANSFER_IN", "TRANSFER_OUT", "LOAN_PAYMENTS", "BANK_FEES", "ENTERTAINMENT",
-    "FOOD_AND_DRINK", "GENERAL_MERCHANDISE", "HOME_IMPROVEMENT", "MEDICAL", "PERSONAL_CARE",
-    "GENERAL_SERVICES", "GOVERNMENT_AND_NON_PROFIT", "TRANSPORTATION", "TRAVEL", "RENT_AND_UTILITIES",
-)  # fmt: skip
+from kamioi.mapping.normalizer import MAX_DESCRIPTOR_CHARS
+from kamioi.mapping.providers.base import CATEGORIES  # the one list (llm_mappings' check says the same)
+
 MAX_AMOUNT = 1_000_000
-MAX_NAME_CHARS = 500
+MAX_NAME_CHARS = MAX_DESCRIPTOR_CHARS
 
 
 @dataclass(frozen=True)

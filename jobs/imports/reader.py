@@ -24,7 +24,7 @@ import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from jobs.errors import PermanentJobError
+from jobs.errors import BadInputError
 from jobs.imports.columns import HeaderMap, ImportKind
 from jobs.imports.lines import LineSource
 from jobs.imports.source import FileOpener
@@ -73,6 +73,33 @@ class Chunk:
     last: bool
 
 
+# Sniffed on the first bytes so a file that is not CSV text is named for what it is, not reported as
+# "longer than N bytes" or "not valid UTF-8".
+SNIFF_BYTES = 4096
+_WHAT_IT_IS = (
+    (b"\x1f\x8b", "the file is gzip-compressed, not CSV text: decompress it (gunzip) and import the CSV inside"),
+    (b"PK\x03\x04", "the file is a ZIP archive (an Excel .xlsx workbook?), not CSV text: save the sheet as CSV UTF-8"),
+    (b"%PDF", "the file is a PDF, not CSV text: export the data as CSV UTF-8"),
+)
+_UTF16 = 'the file is UTF-16 text: save it as CSV UTF-8 (Excel: "CSV UTF-8 (Comma delimited)") and import that'
+
+
+def not_csv_text(head: bytes) -> str | None:
+    """Why the file's first bytes cannot start a UTF-8 CSV (gzip, ZIP, PDF, UTF-16, binary), or None."""
+    for magic, message in _WHAT_IT_IS:
+        if head.startswith(magic):
+            return message
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _UTF16
+    if b"\x00" in head:
+        # UTF-16 without a byte order mark: ASCII text with a NUL in every other byte.
+        pairs = len(head) // 2
+        if pairs and max(head[0::2].count(0), head[1::2].count(0)) >= pairs * 0.9:
+            return _UTF16
+        return "the file is binary (it holds NUL bytes), not CSV text"
+    return None
+
+
 def read_header(opener: FileOpener, max_field_chars: int, max_row_bytes: int) -> tuple[list[str], int, int]:
     """(header fields, byte offset after the header, lines it used)."""
     csv.field_size_limit(max_field_chars)
@@ -82,23 +109,25 @@ def read_header(opener: FileOpener, max_field_chars: int, max_row_bytes: int) ->
             line = handle.readline(max_row_bytes + 1)
             if not line:
                 break
+            if not lines and (what := not_csv_text(line[:SNIFF_BYTES])):
+                raise BadInputError(what)
             if len(line) > max_row_bytes:
-                raise PermanentJobError(f"the header row is longer than {max_row_bytes} bytes")
+                raise BadInputError(f"the header row is longer than {max_row_bytes} bytes")
             lines.append(line)
             try:
                 text = b"".join(lines).decode("utf-8-sig")
             except UnicodeDecodeError as err:
-                raise PermanentJobError("the header row is not valid UTF-8") from err
+                raise BadInputError("the header row is not valid UTF-8") from err
             try:
                 header = next(csv.reader(io.StringIO(text, newline=""), strict=True), [])
             except csv.Error:
                 continue  # a quoted header name spanning lines: read on
             if not any(h.strip() for h in header):
-                raise PermanentJobError("the first line is empty: expected a header row")
+                raise BadInputError("the first line is empty: expected a header row")
             return header, sum(map(len, lines)), len(lines)
     if not lines:
-        raise PermanentJobError("the file is empty: expected a header row")
-    raise PermanentJobError("the header row is not valid CSV")
+        raise BadInputError("the file is empty: expected a header row")
+    raise BadInputError("the header row is not valid CSV")
 
 
 class ChunkReader:

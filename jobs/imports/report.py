@@ -1,7 +1,8 @@
 """The rejected-rows report of an import as CSV (line_number, column, reason, raw), streamed by COPY.
 
 Cells that a spreadsheet would run as a formula (starting with = + - @, tab or carriage return)
-are prefixed with a single quote: the raw lines come from an uploaded file and are untrusted.
+are prefixed with a single quote (jobs.spreadsheet, the rule the exports follow too): the raw lines
+come from an uploaded file and are untrusted.
 """
 
 from __future__ import annotations
@@ -11,14 +12,11 @@ from typing import Any
 
 import psycopg
 
-
-def _safe(column: str) -> str:
-    return f"case when {column} ~ '^[=+\\-@\\t\\r]' then '''' || {column} else {column} end"
-
+from jobs.spreadsheet import inert_sql
 
 REPORT_COPY = (
     "copy (select line_number, "
-    + f'{_safe("column_name")} as "column", {_safe("reason")} as reason, {_safe("raw_line")} as raw'
+    + f'{inert_sql("column_name")} as "column", {inert_sql("reason")} as reason, {inert_sql("raw_line")} as raw'
     + " from public.import_rejections where import_job_id = %s order by line_number, id)"
     + " to stdout (format csv, header)"
 )

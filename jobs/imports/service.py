@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -117,19 +118,39 @@ def local_file(path: Path) -> StoredFile:
     return StoredFile(path=str(path), sha256=sha256, size=size)
 
 
+# How a job in each state is named in a sentence ("import job 2 has succeeded", never "is succeeded").
+STATE_PHRASES = {
+    "queued": "is queued",
+    "running": "is running",
+    "succeeded": "has succeeded",
+    "failed": "has failed",
+    "cancelled": "was cancelled",
+}
+_IS_STATE = re.compile(r"\bis (queued|running|succeeded|failed|cancelled)\b")
+
+
+def state_phrase(state: str) -> str:
+    return STATE_PHRASES.get(state, f"is {state}")
+
+
+def plain_english(message: str) -> str:
+    """The database's refusals say `is <state>`; read as a sentence, an ended job `has succeeded`."""
+    return _IS_STATE.sub(lambda match: state_phrase(match.group(1)), message)
+
+
 def _duplicate(err: psycopg.Error) -> DuplicateImport:
     try:
         existing = json.loads(err.diag.message_detail or "{}").get("import_job_id")
     except ValueError:
         existing = None
-    return DuplicateImport(err.diag.message_primary or str(err), existing)
+    return DuplicateImport(plain_english(err.diag.message_primary or str(err)), existing)
 
 
 def _refusal(err: psycopg.Error) -> Exception | None:
     if err.sqlstate == DUPLICATE_IMPORT_SQLSTATE:
         return _duplicate(err)
     if err.sqlstate == NOT_RETRYABLE_SQLSTATE:
-        return NotRetryable(err.diag.message_primary or str(err))
+        return NotRetryable(plain_english(err.diag.message_primary or str(err)))
     return None
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from jobs.errors import PermanentJobError
+from jobs.errors import BadInputError
 from jobs.imports.service import ImportJob, file_fingerprint
 from kamioi.settings import Settings
 from kamioi.storage import READ_BLOCK, ObjectChanged, ObjectReader
@@ -44,15 +44,15 @@ def verified_opener(job: ImportJob, settings: Settings) -> FileOpener:
         ) as reader:
             reader.verify()
     except ObjectChanged as error:
-        raise PermanentJobError(str(error)) from error
+        raise BadInputError(str(error)) from error
     return open_object
 
 
 def _verify_local(path: Path, job: ImportJob) -> None:
     if not path.is_file():
-        raise PermanentJobError(f"file not found: {path} (a job without a Storage bucket reads this machine's disk)")
+        raise BadInputError(f"file not found: {path} (a job without a Storage bucket reads this machine's disk)")
     size = path.stat().st_size
     if size != job.file_size:
-        raise PermanentJobError(f"the file changed since it was registered: {size} bytes, expected {job.file_size}")
+        raise BadInputError(f"the file changed since it was registered: {size} bytes, expected {job.file_size}")
     if file_fingerprint(path)[0] != job.file_sha256:
-        raise PermanentJobError("the file changed since it was registered: its sha256 differs")
+        raise BadInputError("the file changed since it was registered: its sha256 differs")

@@ -1,9 +1,17 @@
 """The merchant catalog, the known-ticker list and the labelled evaluation set (all in ./data).
 
-- data/catalog.csv: merchant_key, canonical_name, ticker (empty = private, foreign-only or unsure),
-  category (a Plaid primary category), aliases (pipe-separated descriptor spellings).
-- data/known_tickers.txt: other US-listed tickers an LLM answer may name (one per line, # comments).
+- data/catalog.csv: merchant_key, canonical_name (the brand), ticker (the owner's primary US symbol;
+  empty = private, government, non-profit, foreign-only or unsure), category (a Plaid primary
+  category), aliases (pipe-separated descriptor spellings), owner (the company that owns the brand)
+  and source (where the owner and ticker come from). One row per brand.
+- data/us_tickers.csv: the ticker universe, every US-listed symbol (NYSE, Nasdaq, CBOE, OTC) of an SEC
+  filer, from the SEC list shipped in the edgartools package (scripts/gen_ticker_universe.py).
+- data/known_tickers.txt: US symbols that list lacks (OTC ADRs of foreign owners that do not file
+  with the SEC, a listing it missed), one per line, # comments, each with its source.
 - data/eval_set.csv: hand-labelled bank descriptors (see `load_eval_set`).
+- data/hard_eval_set.csv: hard descriptors (venues, look-alike names, parents with other names, deals,
+  foreign owners, processors, private and public payees), each labelled with its source
+  (see `load_hard_set`).
 
 Tickers reflect US listings as known when the catalog was written; companies with an announced
 take-private or merger still pending then were left without a ticker (precision over coverage).
@@ -34,6 +42,8 @@ class CatalogEntry:
     ticker: str | None
     category: str
     aliases: tuple[str, ...]
+    owner: str
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +67,7 @@ def _entry(row: dict[str, str]) -> CatalogEntry:
     if category not in CATEGORIES:
         raise ValueError(f"catalog category {category!r} of {key!r} is not a Plaid primary category")
     aliases = tuple(alias for alias in row["aliases"].split("|") if alias)
-    return CatalogEntry(key, row["canonical_name"], ticker or None, category, aliases)
+    return CatalogEntry(key, row["canonical_name"], ticker or None, category, aliases, row["owner"], row["source"])
 
 
 @cache
@@ -91,15 +101,30 @@ def alias_index() -> dict[str, str]:
 
 
 @cache
-def known_tickers() -> frozenset[str]:
-    """Catalog tickers plus data/known_tickers.txt."""
+def spellings_by_merchant() -> dict[str, tuple[str, ...]]:
+    """merchant_key -> its normalized spellings (the inverse of `alias_index`)."""
+    spellings: dict[str, list[str]] = {}
+    for form, key in alias_index().items():
+        spellings.setdefault(key, []).append(form)
+    return {key: tuple(forms) for key, forms in spellings.items()}
+
+
+@cache
+def ticker_universe() -> frozenset[str]:
+    """Every ticker an answer of any tier may name: data/us_tickers.csv plus data/known_tickers.txt."""
     listed = (line.split("#", 1)[0].strip() for line in _data_text("known_tickers.txt").splitlines())
     extra = {ticker for ticker in listed if ticker}
-    malformed = sorted(ticker for ticker in extra if not TICKER_PATTERN.fullmatch(ticker))
+    sec = {row["ticker"] for row in csv.DictReader(_data_text("us_tickers.csv").splitlines())}
+    malformed = sorted(ticker for ticker in extra | sec if not TICKER_PATTERN.fullmatch(ticker))
     if malformed:
-        raise ValueError(f"known_tickers.txt has malformed tickers: {malformed}")
-    catalog = {entry.ticker for entry in load_catalog().values() if entry.ticker}
-    return frozenset(catalog | extra)
+        raise ValueError(f"ticker universe has malformed tickers: {malformed[:10]}")
+    return frozenset(sec | extra)
+
+
+@cache
+def known_tickers() -> frozenset[str]:
+    """The ticker universe; the catalog's tickers are in it (tests/mapping/test_catalog.py checks)."""
+    return ticker_universe() | {entry.ticker for entry in load_catalog().values() if entry.ticker}
 
 
 def load_eval_set() -> list[EvalRow]:
@@ -111,6 +136,27 @@ def load_eval_set() -> list[EvalRow]:
             expected_ticker=row["expected_ticker"] or None,
             in_catalog={"true": True, "false": False}[row["in_catalog"]],
         )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class HardRow:
+    descriptor: str
+    merchant: str  # a label shared by the descriptors of one merchant (for consistency)
+    expected_ticker: str | None  # None: private, local, government, non-profit or unsure
+    kind: str  # venue, lookalike, plus, place, parent, deal, adr, processor, private, government, nonprofit
+    source: str
+
+    def as_eval_row(self) -> EvalRow:
+        """Scored like the main set; coverage counts the rows of public companies."""
+        return EvalRow(self.descriptor, self.merchant, self.expected_ticker, self.expected_ticker is not None)
+
+
+def load_hard_set() -> list[HardRow]:
+    rows = csv.DictReader(_data_text("hard_eval_set.csv").splitlines())
+    return [
+        HardRow(row["descriptor"], row["merchant"], row["expected_ticker"] or None, row["kind"], row["source"])
         for row in rows
     ]
 

@@ -45,7 +45,12 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 
+from kamioi.mapping.guard import PLUS_WORD, continues_name
+
 UNKNOWN_KEY = "unknown"
+# The one length limit for a descriptor (or an imported merchant name) at every entry point: imports,
+# the API, `kamioi map`; the database holds merchant keys to it too (20261207800000_merchant_key_length.sql).
+MAX_DESCRIPTOR_CHARS = 500
 MARKER = "|"
 
 # Processor name -> the merchant key used when the descriptor names no other merchant.
@@ -133,7 +138,10 @@ _GUARDED_NOISE = (
     ("INSTACAR", re.compile(r"\bBY\s+INSTACAR\w*")),  # "IC* COSTCO BY INSTACAR"
     (" -", re.compile(r"\s-+\s")),  # "TST* JOES PIZZA - BROOKLYN": a location follows
 )
+# "AMC+", "ESPN+": a "+" glued to a name is another service of that name (kamioi.mapping.guard).
+_GLUED_PLUS = re.compile(r"(?<=[A-Z0-9])\+")
 # "air0017012345678" -> "air", "0017012345678": a reference glued to a word.
+_AMAZON_ORDER = re.compile(r"(?=[a-z]*\d)[a-z0-9]{9,10}")
 _GLUED_NUMBER = re.compile(r"([a-z]{3,})(\d{4,})")
 
 _PUNCTUATION = str.maketrans(
@@ -223,6 +231,12 @@ def _gazetteer() -> _Gazetteer:
 
 
 @cache
+def place_names() -> frozenset[str]:
+    """Every US place and state name (normalized words): where a purchase was, never what it bought."""
+    return _gazetteer().anywhere | frozenset(STATE_NAMES)
+
+
+@cache
 def _aliases() -> tuple[dict[str, str], frozenset[str], int]:
     """(alias form -> key, first words of all forms, most words in a form)."""
     # Imported here: the catalog normalizes its aliases with this module.
@@ -267,12 +281,16 @@ def _soft_tokens(descriptor: str) -> tuple[str | None, list[str]]:
     for trigger, pattern in _GUARDED_NOISE:
         if trigger in text:
             text = pattern.sub(f" {MARKER} ", text)
+    if "+" in text:
+        text = _GLUED_PLUS.sub(f" {PLUS_WORD.upper()} ", text)
     brand, star, detail = text.partition("*")
     if star:
         text = brand if any(ch.isalnum() for ch in brand) else detail
     tokens: list[str] = []
     for word in text.translate(_PUNCTUATION).lower().split():
-        glued = None if word.isalpha() or word.isdigit() else _GLUED_NUMBER.fullmatch(word)
+        # An Amazon order id ("CBAE44223") opens the text after the prefix: a reference, not a name.
+        order_id = processor == "amazon" and not tokens and _AMAZON_ORDER.fullmatch(word)
+        glued = None if order_id or word.isalpha() or word.isdigit() else _GLUED_NUMBER.fullmatch(word)
         if glued:
             tokens.extend(glued.groups())
         else:
@@ -359,7 +377,12 @@ def _catalog_match(tokens: Sequence[str]) -> str | None:
         return None
     for words in range(min(longest, len(tokens)), 0, -1):
         key = index.get(" ".join(tokens[:words]))
-        if key is not None and _is_location_tail(tokens[words:]):
+        if key is None:
+            continue
+        rest = tokens[words:]
+        if continues_name(tokens[:words], _until_cut(rest, 0), place_names()):
+            return None  # the alias is the start of someone else's name: no shorter alias of it either
+        if _is_location_tail(rest):
             return key
     return None
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from kamioi.mapping.providers.base import CATEGORIES, MerchantQuery
 
-PROMPT_VERSION = "merchant-map-v1"
+PROMPT_VERSION = "merchant-map-v2"
 
 # Caps on what is sent per merchant: a few short samples identify a merchant; more only costs tokens.
 MAX_SAMPLES = 3
@@ -35,10 +35,29 @@ Reply with one JSON object and nothing else:
 Rules:
 - One item per input merchant, with merchant_key copied exactly from the input.
 - company: the company that owns the merchant brand; when the brand belongs to a publicly listed \
-parent, name the parent (e.g. Taco Bell -> Yum! Brands).
-- ticker: the primary US listing symbol of that company in uppercase (e.g. SBUX, BRK.B). Use null \
-when the company is private, a local business, a person, or you are not certain. Never guess a \
-ticker: a wrong ticker invests someone's money in the wrong company, null costs nothing.
+parent, name the parent (e.g. Taco Bell -> Yum! Brands, Bahama Breeze -> Darden Restaurants, \
+Hotels.com -> Expedia Group, Zara -> Inditex).
+- ticker: the primary US listing symbol of that company in uppercase (e.g. SBUX, BRK.B); for a \
+foreign owner listed in the US only as an ADR or over the counter, that symbol (e.g. Inditex -> \
+IDEXY, Seven & i -> SVNDY). Use null when the company is private, a local business, a person, a \
+government body, a city-owned utility, a non-profit, or you are not certain. Never guess a ticker: \
+a wrong ticker invests someone's money in the wrong company, null costs nothing.
+- Traps that must get null or another company, never the brand's ticker:
+  - a brand word inside a longer proper name that belongs to someone else: an arena, stadium, \
+field, park or center named after a bank, airline or retailer (CAPITAL ONE ARENA, AMERICAN \
+AIRLINES CENTER, TARGET FIELD) is the venue, not that company; a plumber, restaurant, school \
+district or town whose name starts with a brand word (TARGET PLUMBING, APPLE VALLEY) is not the brand;
+  - a "+" or another service word after a brand names a different business: AMC+ is AMC Networks \
+(AMCX), not AMC Theatres (AMC);
+  - a city or state printed in the descriptor is where the purchase was, not the merchant: a New \
+York deli is not The New York Times;
+  - acquisitions, take-privates, renames and ticker changes of 2024-2025: use the owner and symbol \
+current for that date (e.g. Square's parent Block is XYZ; Walgreens, Nordstrom and Skechers went \
+private); when a deal's outcome or date is unclear to you, use null;
+  - processor prefixes wrap the real merchant: DD */DOORDASH*, GRUBHUB*, UBER EATS, PAYPAL *, \
+GOOGLE *, APL*, SQ *, TST*, IC* name the paid merchant after the prefix; SQSP* is Squarespace \
+(private), not Square; SP * is a Shopify store, while SP PLUS / SP+ is the parking operator \
+(private since 2024).
 - category: exactly one of {", ".join(CATEGORIES)}.
 - confidence: a number from 0 to 1 for how sure you are of company and ticker together.
 - reason: at most 200 characters explaining the match.

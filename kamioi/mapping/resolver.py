@@ -35,99 +35,53 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row, tuple_row
 
 from kamioi.mapping.cache import MappingCache, StoredMapping
-from kamioi.mapping.catalog import known_tickers
-from kamioi.mapping.normalizer import UNKNOWN_KEY, normalize
+from kamioi.mapping.catalog import spellings_by_merchant
+from kamioi.mapping.guard import blocks_similarity
+from kamioi.mapping.normalizer import UNKNOWN_KEY, normalize, place_names
+from kamioi.mapping.policy import ApprovalPolicy, ResolverOptions, RetryPolicy, Status, Tier, check_answer
 from kamioi.mapping.providers.base import MerchantQuery, MerchantSuggestion, Provider
 from kamioi.mapping.providers.offline import OFFLINE_PROVIDER_NAME
-from kamioi.mapping.trigram import SIMILARITY_THRESHOLD
-from kamioi.settings import Settings
+from kamioi.mapping.store import (
+    Claim,
+    MerchantResolution,
+    Proposal,
+    catalog_matches,
+    catalog_tickers,
+    insert_mappings,
+    lock_registry,
+    put_in_force,
+    record_failures,
+    settle_placeholders,
+    similar_known,
+    stored_mappings,
+)
+
+# Re-exported: callers import the policies and records from the resolver.
+__all__ = [
+    "ApprovalPolicy",
+    "Claim",
+    "MerchantResolution",
+    "Resolution",
+    "ResolverOptions",
+    "RetryPolicy",
+    "Settlement",
+    "resolve_descriptors",
+    "resolve_merchants",
+    "settle_claims",
+    "to_stored",
+    "trusted_tickers",
+]
 
 log = logging.getLogger(__name__)
 
-Tier = Literal["approved", "catalog", "similarity", "llm", "review"]
-Status = Literal["approved", "pending", "rejected"]
-
 MAX_SAMPLES = 3
 CATALOG_MODEL = "catalog"
-
-
-@dataclass(frozen=True)
-class ApprovalPolicy:
-    """Which answers are approved without an admin. None: only catalog and mappings in force."""
-
-    min_confidence: float | None = None
-
-    def approves(self, tier: Tier, confidence: float | None, ticker: str | None, ticker_verified: bool) -> bool:
-        if tier == "catalog":
-            return True
-        if self.min_confidence is None or tier not in ("similarity", "llm"):
-            return False
-        return ticker is not None and ticker_verified and confidence is not None and confidence >= self.min_confidence
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Keys the provider failed on: asked again after min(max_s, base_s * 2^(attempt-1)) (+-20%), at
-    most max_attempts sends in all. lease_s must outlast the provider's answer to a whole claim (every
-    batch, with its retries): a claim not settled by then is taken to be lost (a crashed asker) and is
-    asked again."""
-
-    max_attempts: int = 6
-    base_s: float = 60.0
-    max_s: float = 3600.0
-    lease_s: float = 900.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetryPolicy:
-        return cls(
-            max_attempts=settings.mapping_retry_max_attempts,
-            base_s=settings.mapping_retry_base_s,
-            max_s=settings.mapping_retry_max_s,
-            lease_s=settings.mapping_retry_lease_s,
-        )
-
-
-@dataclass(frozen=True)
-class ResolverOptions:
-    policy: ApprovalPolicy = ApprovalPolicy()
-    similarity_threshold: float = SIMILARITY_THRESHOLD
-    batch_size: int = 50
-    # Tickers an answer may name; the database catalog's tickers are always added to these.
-    known_tickers: frozenset[str] = field(default_factory=known_tickers)
-    retry: RetryPolicy = RetryPolicy()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ResolverOptions:
-        return cls(
-            policy=ApprovalPolicy(settings.auto_approve_min_confidence),
-            similarity_threshold=settings.mapping_similarity_threshold,
-            batch_size=settings.llm_batch_size,
-            retry=RetryPolicy.from_settings(settings),
-        )
-
-
-@dataclass(frozen=True)
-class MerchantResolution:
-    """Where one merchant key landed. ticker is only meaningful to invest in when status is approved."""
-
-    merchant_key: str
-    display_name: str
-    company: str | None
-    ticker: str | None
-    category: str | None
-    confidence: float | None
-    tier: Tier
-    status: Status
-    mapping_id: int | None = None
-    mapping_created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -135,52 +89,6 @@ class Resolution:
     descriptor: str
     processor: str | None
     merchant: MerchantResolution
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A key claimed for the provider: its placeholder row and the attempt number that fences it."""
-
-    query: MerchantQuery
-    mapping_id: int
-    created_at: datetime
-    attempt: int
-
-    @property
-    def row(self) -> tuple[int, datetime]:
-        return self.mapping_id, self.created_at
-
-
-@dataclass(frozen=True)
-class _Proposal:
-    """A new mapping the resolver would write to public.llm_mappings."""
-
-    merchant_key: str
-    display_name: str
-    company: str | None
-    ticker: str | None
-    category: str | None
-    confidence: float | None
-    tier: Tier
-    approved: bool
-    source: str
-    model: str | None
-    prompt_version: str | None
-    reason: str
-
-    def resolution(self, mapping_id: int | None = None, created_at: datetime | None = None) -> MerchantResolution:
-        return MerchantResolution(
-            merchant_key=self.merchant_key,
-            display_name=self.display_name,
-            company=self.company,
-            ticker=self.ticker,
-            category=self.category,
-            confidence=self.confidence,
-            tier=self.tier,
-            status="approved" if self.approved else "pending",
-            mapping_id=mapping_id,
-            mapping_created_at=created_at,
-        )
 
 
 async def resolve_descriptors(
@@ -232,7 +140,7 @@ async def resolve_merchants(
         resolved.update({key: _from_stored(by_key[key], stored) for key, stored in hits.items()})
     missing = [key for key in by_key if key not in resolved]
     async with conn.transaction():
-        stored = await _stored_mappings(conn, missing)
+        stored = await stored_mappings(conn, missing)
     resolved.update({key: _from_stored(by_key[key], mapping) for key, mapping in stored.items()})
     fresh: dict[str, StoredMapping] = dict(stored)
     missing = sorted(key for key in missing if key not in resolved)
@@ -252,7 +160,7 @@ async def _resolve_dry(
     conn: AsyncConnection[Any], queries: list[MerchantQuery], provider: Provider, opts: ResolverOptions
 ) -> dict[str, MerchantResolution]:
     async with conn.transaction():
-        trusted = opts.known_tickers | await _catalog_tickers(conn)
+        trusted = opts.known_tickers | await catalog_tickers(conn)
         proposals = await _cheap_tiers(conn, queries, opts, trusted)
     rest = [query for query in queries if query.merchant_key not in proposals]
     answers, _ = await _ask_provider(provider, rest, opts.batch_size)
@@ -268,9 +176,9 @@ async def _claim_and_resolve(
 ) -> dict[str, MerchantResolution]:
     resolved: dict[str, MerchantResolution] = {}
     async with conn.transaction():
-        await _lock_registry(conn, queries)
+        await lock_registry(conn, queries)
         # Another resolver may have mapped some of these keys between our read and our lock.
-        stored = await _stored_mappings(conn, [query.merchant_key for query in queries])
+        stored = await stored_mappings(conn, [query.merchant_key for query in queries])
         resolved.update(
             {key: _from_stored(query, stored[key]) for query in queries if (key := query.merchant_key) in stored}
         )
@@ -279,10 +187,10 @@ async def _claim_and_resolve(
         proposals = await _cheap_tiers(conn, queries, opts, trusted)
         asked = [query for query in queries if query.merchant_key not in proposals]
         placeholders = [_placeholder(query, provider) for query in asked]
-        rows = await _insert_mappings(
-            conn, [*proposals.values(), *placeholders], asking={query.merchant_key for query in asked}, opts=opts
+        rows = await insert_mappings(
+            conn, [*proposals.values(), *placeholders], asking={query.merchant_key for query in asked}, retry=opts.retry
         )
-        await _put_in_force(conn, {key: rows[key] for key, proposal in proposals.items() if proposal.approved})
+        await put_in_force(conn, {key: rows[key] for key, proposal in proposals.items() if proposal.approved})
     resolved.update({key: proposal.resolution(*rows[key]) for key, proposal in proposals.items()})
     claims = [Claim(query, *rows[query.merchant_key], attempt=1) for query in asked]
     resolved.update((await settle_claims(conn, claims, provider, opts, trusted)).resolutions)
@@ -291,7 +199,7 @@ async def _claim_and_resolve(
 
 async def trusted_tickers(conn: AsyncConnection[Any], opts: ResolverOptions) -> frozenset[str]:
     """Tickers an answer may be approved with: the options' list and the database catalog's."""
-    return opts.known_tickers | await _catalog_tickers(conn)
+    return opts.known_tickers | await catalog_tickers(conn)
 
 
 @dataclass(frozen=True)
@@ -324,120 +232,70 @@ async def settle_claims(
         if key not in failures
     }
     async with conn.transaction():
-        updated = await _settle_placeholders(conn, settled, by_key)
-        await _put_in_force(conn, {key: by_key[key].row for key in updated if settled[key].approved})
-        await _record_failures(conn, {key: by_key[key] for key in failures}, failures, provider, opts.retry)
+        updated = await settle_placeholders(conn, settled, by_key)
+        await put_in_force(conn, {key: by_key[key].row for key in updated if settled[key].approved})
+        await record_failures(conn, {key: by_key[key] for key in failures}, failures, provider, opts.retry)
         # Failed keys read back as their placeholder; overtaken ones as whatever overtook them.
-        stored = await _stored_mappings(conn, [key for key in by_key if key not in updated])
+        stored = await stored_mappings(conn, [key for key in by_key if key not in updated])
     resolved = {key: settled[key].resolution(*by_key[key].row) for key in updated}
     resolved.update({key: _from_stored(by_key[key].query, mapping) for key, mapping in stored.items()})
     return Settlement(resolved, frozenset(failures))
 
 
-STORED_MAPPINGS = """
-select w.key, m.id, m.created_at, m.company_name, m.ticker, m.category, m.confidence, m.status, m.tier
-from unnest(%s::text[]) as w(key)
-cross join lateral (
-  select m.*, 0 as rank
-  from public.merchants as mr
-  join public.llm_mappings as m on m.id = mr.mapping_id and m.created_at = mr.mapping_created_at
-  where mr.merchant_key = w.key
-  union all
-  select m.*, case m.status when 'pending' then 1 when 'approved' then 2 else 3 end
-  from public.llm_mappings as m
-  where m.merchant_key = w.key
-  order by rank, created_at desc, id desc
-  limit 1
-) as m
-"""
-
-
-async def _stored_mappings(conn: AsyncConnection[Any], keys: Sequence[str]) -> dict[str, StoredMapping]:
-    """The mapping that answers for each key: the one in force, else the newest pending, else any."""
-    if not keys:
-        return {}
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(STORED_MAPPINGS, (list(keys),))
-        rows = await cur.fetchall()
-    return {
-        key: StoredMapping(
-            mapping_id=mapping_id,
-            created_at=created_at,
-            company=company,
-            ticker=ticker,
-            category=category,
-            confidence=float(confidence) if confidence is not None else None,
-            status=status,
-            tier=tier,
-        )
-        for key, mapping_id, created_at, company, ticker, category, confidence, status, tier in rows
-    }
-
-
-async def _catalog_tickers(conn: AsyncConnection[Any]) -> frozenset[str]:
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute("select distinct ticker from public.merchant_catalog where ticker is not null")
-        return frozenset(row[0] for row in await cur.fetchall())
-
-
-CATALOG_MATCHES = """
-select distinct on (w.key) w.key, c.canonical_name, c.ticker, c.category, c.merchant_key = w.key as exact
-from unnest(%s::text[]) as w(key)
-join public.merchant_catalog as c on c.merchant_key = w.key or w.key = any(c.aliases)
-order by w.key, exact desc, c.merchant_key
-"""
-
-
 async def _cheap_tiers(
     conn: AsyncConnection[Any], queries: list[MerchantQuery], opts: ResolverOptions, trusted: frozenset[str]
-) -> dict[str, _Proposal]:
+) -> dict[str, Proposal]:
     """Catalog, then similarity, for keys without any mapping; keys neither tier knows are absent."""
     by_key = {query.merchant_key: query for query in queries}
-    proposals: dict[str, _Proposal] = {}
+    proposals: dict[str, Proposal] = {}
     if not by_key:
         return proposals
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(CATALOG_MATCHES, (list(by_key),))
-        for row in await cur.fetchall():
-            key = row["key"]
-            proposals[key] = _Proposal(
-                merchant_key=key,
-                display_name=by_key[key].display_name,
-                company=row["canonical_name"],
-                ticker=row["ticker"],
-                category=row["category"],
-                confidence=1.0,
-                tier="catalog",
-                approved=True,
-                source="catalog",
-                model=CATALOG_MODEL,
-                prompt_version=None,
-                reason="catalog key" if row["exact"] else "catalog alias",
-            )
-        rest = [key for key in by_key if key not in proposals]
-        if not rest:
-            return proposals
-        await cur.execute(
-            "select * from private.similar_known_merchants(%s::text[], %s::real)", (rest, opts.similarity_threshold)
+    for row in await catalog_matches(conn, list(by_key)):
+        key = row["key"]
+        proposals[key] = Proposal(
+            merchant_key=key,
+            display_name=by_key[key].display_name,
+            company=row["canonical_name"],
+            ticker=row["ticker"],
+            category=row["category"],
+            confidence=1.0,
+            tier="catalog",
+            approved=True,
+            source="catalog",
+            model=CATALOG_MODEL,
+            prompt_version=None,
+            reason="catalog key" if row["exact"] else "catalog alias",
         )
-        for row in await cur.fetchall():
-            key, ticker, confidence = row["merchant_key"], row["ticker"], round(float(row["similarity"]), 4)
-            verified = ticker is not None and (row["from_catalog"] or ticker in trusted)
-            proposals[key] = _Proposal(
-                merchant_key=key,
-                display_name=by_key[key].display_name,
-                company=row["company_name"],
-                ticker=ticker,
-                category=row["category"],
-                confidence=confidence,
-                tier="similarity",
-                approved=opts.policy.approves("similarity", confidence, ticker, verified),
-                source="catalog" if row["from_catalog"] else "llm",
-                model=CATALOG_MODEL if row["from_catalog"] else None,
-                prompt_version=None,
-                reason=f"trigram similarity {confidence:.2f} to {row['matched_key']}",
-            )
+    rest = [key for key in by_key if key not in proposals]
+    if not rest:
+        return proposals
+    places = place_names()
+    for row in await similar_known(conn, rest, opts.similarity_threshold):
+        if _guarded(row["merchant_key"], row["matched_key"], places):
+            continue  # left for the provider and review
+        key, ticker, confidence = row["merchant_key"], row["ticker"], round(float(row["similarity"]), 4)
+        verified = ticker is not None and (row["from_catalog"] or ticker in trusted)
+        proposals[key] = Proposal(
+            merchant_key=key,
+            display_name=by_key[key].display_name,
+            company=row["company_name"],
+            ticker=ticker,
+            category=row["category"],
+            confidence=confidence,
+            tier="similarity",
+            approved=opts.policy.approves("similarity", confidence, ticker, verified),
+            source="catalog" if row["from_catalog"] else "llm",
+            model=CATALOG_MODEL if row["from_catalog"] else None,
+            prompt_version=None,
+            reason=f"trigram similarity {confidence:.2f} to {row['matched_key']}",
+        )
     return proposals
+
+
+def _guarded(key: str, matched_key: str, places: frozenset[str]) -> bool:
+    """The partial-name guard over a similarity hit, against every known spelling of the merchant hit."""
+    forms = (matched_key, *spellings_by_merchant().get(matched_key, ()))
+    return any(blocks_similarity(key, form, places) for form in forms)
 
 
 async def _ask_provider(
@@ -469,22 +327,26 @@ def _provider_proposal(
     provider: Provider,
     opts: ResolverOptions,
     trusted: frozenset[str],
-) -> _Proposal:
+) -> Proposal:
     source = "catalog" if provider.name == OFFLINE_PROVIDER_NAME else "llm"
     if suggestion is None:
         return replace(_placeholder(query, provider), reason=f"{provider.name} had no answer; left for review")
-    # The resolver checks tickers itself, against the catalog and the known-tickers list.
-    verified = suggestion.ticker is not None and suggestion.ticker in trusted
-    reason = suggestion.reason if verified or suggestion.ticker is None else f"unverified ticker; {suggestion.reason}"
-    return _Proposal(
+    # The resolver checks tickers itself: the partial-name guard, then the ticker universe.
+    checked = check_answer(query.merchant_key, suggestion.ticker)
+    ticker = checked.ticker
+    verified = ticker is not None and ticker in trusted
+    reason = suggestion.reason if verified or ticker is None else f"unverified ticker; {suggestion.reason}"
+    if checked.note:
+        reason = f"{checked.note}; {reason}"
+    return Proposal(
         merchant_key=query.merchant_key,
         display_name=query.display_name,
         company=suggestion.company,
-        ticker=suggestion.ticker,
+        ticker=ticker,
         category=suggestion.category,
         confidence=round(suggestion.confidence, 4),
         tier="llm",
-        approved=opts.policy.approves("llm", suggestion.confidence, suggestion.ticker, verified),
+        approved=checked.approvable and opts.policy.approves("llm", suggestion.confidence, ticker, verified),
         source=source,
         model=provider.model,
         prompt_version=provider.prompt_version,
@@ -492,9 +354,9 @@ def _provider_proposal(
     )
 
 
-def _placeholder(query: MerchantQuery, provider: Provider) -> _Proposal:
+def _placeholder(query: MerchantQuery, provider: Provider) -> Proposal:
     """The claim written before a provider is asked: pending for review until the answer lands."""
-    return _Proposal(
+    return Proposal(
         merchant_key=query.merchant_key,
         display_name=query.display_name,
         company=None,
@@ -508,151 +370,6 @@ def _placeholder(query: MerchantQuery, provider: Provider) -> _Proposal:
         prompt_version=provider.prompt_version,
         reason=f"sent to {provider.name}; awaiting its answer",
     )
-
-
-async def _lock_registry(conn: AsyncConnection[Any], queries: Sequence[MerchantQuery]) -> None:
-    """Create the keys' registry rows if missing and lock them, always in key order (no deadlocks)."""
-    ordered = sorted(queries, key=lambda query: query.merchant_key)
-    keys = [query.merchant_key for query in ordered]
-    await conn.execute(
-        "insert into public.merchants (merchant_key, display_name)"
-        " select * from unnest(%s::text[], %s::text[]) on conflict (merchant_key) do nothing",
-        (keys, [query.display_name for query in ordered]),
-    )
-    await conn.execute(
-        "select 1 from public.merchants where merchant_key = any(%s::text[]) order by merchant_key for update",
-        (keys,),
-    )
-
-
-# A placeholder is claimed as attempt 1 under a lease: if its asker dies, it is due when the lease ends.
-INSERT_MAPPINGS = """
-insert into public.llm_mappings
-  (merchant_name, merchant_key, company_name, ticker, category, confidence, status, admin_approved,
-   source, tier, model, prompt_version, reason, provider_state, provider_attempts, next_attempt_at)
-select u.merchant_name, u.merchant_key, u.company_name, u.ticker, u.category, u.confidence, u.status, false,
-       u.source, u.tier, u.model, u.prompt_version, u.reason,
-       case when u.asking then 'asking' end, case when u.asking then 1 else 0 end,
-       case when u.asking then clock_timestamp() + make_interval(secs => %s) end
-from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[],
-            %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::boolean[])
-  as u(merchant_name, merchant_key, company_name, ticker, category, confidence, status,
-       source, tier, model, prompt_version, reason, asking)
-returning merchant_key, id, created_at
-"""
-
-
-async def _insert_mappings(
-    conn: AsyncConnection[Any], proposals: Sequence[_Proposal], *, asking: set[str], opts: ResolverOptions
-) -> dict[str, tuple[int, datetime]]:
-    """Write proposals; those whose key is in `asking` are placeholders claimed for the provider."""
-    if not proposals:
-        return {}
-    columns = _columns(
-        proposals,
-        lambda p: (
-            p.display_name,
-            p.merchant_key,
-            p.company,
-            p.ticker,
-            p.category,
-            p.confidence,
-            "approved" if p.approved else "pending",
-            p.source,
-            p.tier,
-            p.model,
-            p.prompt_version,
-            p.reason,
-            p.merchant_key in asking,
-        ),
-    )
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(INSERT_MAPPINGS, (opts.retry.lease_s, *columns))
-        return {key: (mapping_id, created_at) for key, mapping_id, created_at in await cur.fetchall()}
-
-
-SETTLE_PLACEHOLDERS = """
-update public.llm_mappings as m
-set company_name = u.company_name, ticker = u.ticker, category = u.category, confidence = u.confidence,
-    status = u.status, tier = u.tier, reason = u.reason,
-    provider_state = 'answered', provider_error = null, next_attempt_at = null
-from unnest(%s::bigint[], %s::timestamptz[], %s::integer[], %s::text[], %s::text[], %s::text[], %s::numeric[],
-            %s::text[], %s::text[], %s::text[])
-  as u(id, created_at, attempt, company_name, ticker, category, confidence, status, tier, reason)
-where m.id = u.id and m.created_at = u.created_at and m.status = 'pending' and m.reviewed_at is null
-  and m.provider_state = 'asking' and m.provider_attempts = u.attempt
-returning m.merchant_key
-"""
-
-
-async def _settle_placeholders(
-    conn: AsyncConnection[Any], settled: dict[str, _Proposal], claims: dict[str, Claim]
-) -> set[str]:
-    """Write the provider's answers over the claims; returns the keys whose claim was still ours."""
-    if not settled:
-        return set()
-    proposals = list(settled.values())
-    columns = _columns(
-        proposals,
-        lambda p: (
-            claims[p.merchant_key].mapping_id,
-            claims[p.merchant_key].created_at,
-            claims[p.merchant_key].attempt,
-            p.company,
-            p.ticker,
-            p.category,
-            p.confidence,
-            "approved" if p.approved else "pending",
-            p.tier,
-            p.reason,
-        ),
-    )
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(SETTLE_PLACEHOLDERS, columns)
-        return {row[0] for row in await cur.fetchall()}
-
-
-async def _put_in_force(conn: AsyncConnection[Any], approved: dict[str, tuple[int, datetime]]) -> None:
-    """Point the registry at newly approved mappings (its trigger links pending transactions). A
-    mapping put in force meanwhile by someone else (an admin, an import) stays in force."""
-    if not approved:
-        return
-    keys = sorted(approved)
-    await conn.execute(
-        "update public.merchants as mr set mapping_id = u.id, mapping_created_at = u.created_at"
-        " from unnest(%s::text[], %s::bigint[], %s::timestamptz[]) as u(key, id, created_at)"
-        " where mr.merchant_key = u.key and mr.mapping_id is null",
-        (keys, [approved[key][0] for key in keys], [approved[key][1] for key in keys]),
-    )
-
-
-async def _record_failures(
-    conn: AsyncConnection[Any], claims: dict[str, Claim], errors: dict[str, str], provider: Provider, retry: RetryPolicy
-) -> None:
-    """Schedule failed claims again with backoff, or give them up at the cap (fenced like answers)."""
-    if not claims:
-        return
-    keys = sorted(claims)
-    await conn.execute(
-        "select count(*) from private.record_provider_failures("
-        "%s::bigint[], %s::timestamptz[], %s::integer[], %s::text[], %s, %s, %s, %s)",
-        (
-            [claims[key].mapping_id for key in keys],
-            [claims[key].created_at for key in keys],
-            [claims[key].attempt for key in keys],
-            [errors[key] for key in keys],
-            provider.name,
-            retry.max_attempts,
-            retry.base_s,
-            retry.max_s,
-        ),
-    )
-
-
-def _columns(proposals: Sequence[_Proposal], row: Any) -> tuple[list[Any], ...]:
-    """Transpose rows into one list per column, for unnest()."""
-    rows = [row(proposal) for proposal in proposals]
-    return tuple(list(column) for column in zip(*rows, strict=True))
 
 
 def _from_stored(query: MerchantQuery, stored: StoredMapping) -> MerchantResolution:

@@ -57,7 +57,32 @@ grant usage on schema extensions to postgres, anon, authenticated, service_role;
 create extension if not exists pgcrypto with schema extensions;
 create extension if not exists "uuid-ossp" with schema extensions;
 -- pg_cron is not a trusted extension; hosted Supabase lets postgres enable it through supautils.
-create extension if not exists pg_cron;
+-- In pg_catalog, as Supabase installs it (advisor extension_in_public). A stack bootstrapped before
+-- had it in public: it is created again and its jobs copied back verbatim, as
+-- supabase/migrations/20261207400100_pg_cron_in_pg_catalog.sql does where migrations meet it there
+-- (the migration runs as postgres, which cannot drop the extension this superuser created).
+do $$
+begin
+  if exists (select 1 from pg_catalog.pg_extension
+             where extname = 'pg_cron' and extnamespace = 'public'::pg_catalog.regnamespace) then
+    create temp table pg_cron_jobs on commit drop as select * from cron.job;
+    drop extension pg_cron;
+    create extension pg_cron with schema pg_catalog;
+    insert into cron.job select * from pg_cron_jobs;
+    perform pg_catalog.setval('cron.jobid_seq', greatest((select max(jobid) from cron.job), 1));
+  end if;
+end;
+$$;
+create extension if not exists pg_cron with schema pg_catalog;
+-- `supabase db lint` runs plpgsql_check as postgres, which may not create it here (hosted Supabase
+-- allows it through supautils): the superuser creates it once, out of the way in extensions.
+do $$
+begin
+  if exists (select 1 from pg_catalog.pg_available_extensions where name = 'plpgsql_check') then
+    create extension if not exists plpgsql_check with schema extensions;
+  end if;
+end;
+$$;
 grant usage on schema cron to postgres;
 grant all on all tables in schema cron to postgres;
 grant execute on all functions in schema cron to postgres;

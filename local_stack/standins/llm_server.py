@@ -19,18 +19,16 @@ import json
 import re
 import socket
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from kamioi.mapping.prompt import extract_batch
-from local_stack.standins.server import FakeServerControl, serve_app_in_thread, socket_root, uvicorn_server
+from local_stack.standins import server
 
 Mode = Literal[
     "good",  # every merchant answered
@@ -47,10 +45,23 @@ Mode = Literal[
 MODES: tuple[str, ...] = get_args(Mode)
 
 MADE_UP_TICKER = "ZZQX"
+# Descriptors the naive table above maps to the brand inside them: (descriptor, brand ticker, the guard
+# strikes the ticker). A venue strikes it; a plumber named Target only loses approval.
+TRAP_DESCRIPTORS: tuple[tuple[str, str, bool], ...] = (
+    ("CAPITAL ONE ARENA WASHINGTON DC", "COF", True),
+    ("AMERICAN AIRLINES CENTER DALLAS TX", "AAL", True),
+    ("TARGET FIELD MINNEAPOLIS MN", "TGT", True),
+    ("TARGET PLUMBING LLC MINNEAPOLIS MN", "TGT", False),
+)
 UNASKED_KEY = "not-asked-merchant"
 
-# Word found in a merchant's text -> (company, ticker, category).
+# Word found in a merchant's text -> (company, ticker, category). Matching is naive on purpose: like a
+# careless model it names the brand inside a longer name (CAPITAL ONE ARENA -> Capital One, TARGET
+# PLUMBING -> Target, AMERICAN AIRLINES CENTER -> American Airlines), so tests can watch the resolver's
+# partial-name guard catch it (TRAP_DESCRIPTORS).
 KNOWN_MERCHANTS: dict[str, tuple[str, str, str]] = {
+    "capital one": ("Capital One Financial", "COF", "LOAN_PAYMENTS"),
+    "american airlines": ("American Airlines Group", "AAL", "TRAVEL"),
     "starbucks": ("Starbucks Corporation", "SBUX", "FOOD_AND_DRINK"),
     "mcdonald": ("McDonald's Corporation", "MCD", "FOOD_AND_DRINK"),
     "chipotle": ("Chipotle Mexican Grill", "CMG", "FOOD_AND_DRINK"),
@@ -83,34 +94,16 @@ SCHEMA_BREAKS: tuple[dict[str, Any], ...] = (
 
 
 @dataclass
-class FakeState:
-    mode: Mode
-    fail_first: int = 2
-    slow_s: float = 2.0
-    retry_after_s: int = 0
-    requests: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
-    in_flight: int = 0
-    max_in_flight: int = 0
+class FakeState(server.FaultState):
     last_body: Any = None
     last_authorization: str | None = None
 
     def stats(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "requests": self.requests,
-            "statuses": {str(status): count for status, count in self.statuses.items()},
-            "max_in_flight": self.max_in_flight,
-            "last_body": self.last_body,
-            "last_authorization": self.last_authorization,
-        }
+        return super().stats() | {"last_body": self.last_body, "last_authorization": self.last_authorization}
 
 
-class ModeChange(BaseModel):
+class LLMModeChange(server.ModeChange):
     mode: Mode
-    fail_first: int | None = Field(default=None, ge=0)
-    slow_s: float | None = Field(default=None, ge=0)
-    retry_after_s: int | None = Field(default=None, ge=0)
 
 
 def answer(item: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +133,7 @@ def answer(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def reply_content(mode: Mode, batch: list[dict[str, Any]]) -> str:
+def reply_content(mode: str, batch: list[dict[str, Any]]) -> str:
     """The assistant message content for a request that is answered (status 200)."""
     answers = [answer(item) for item in batch]
     if mode == "hallucinate":
@@ -180,10 +173,11 @@ def api_error(status: int, message: str, kind: str, headers: dict[str, str] | No
 
 async def respond(state: FakeState, body: Any, request_no: int) -> JSONResponse:
     mode = state.mode
-    if mode == "rate_limit_then_ok" and request_no <= state.fail_first:
-        return api_error(429, "Rate limit reached", "rate_limit_exceeded", {"Retry-After": str(state.retry_after_s)})
-    if mode == "server_error" or (mode == "server_error_then_ok" and request_no <= state.fail_first):
-        return api_error(500 if mode == "server_error" else 503, "The server had an error", "server_error")
+    if failure := state.scripted_failure(request_no):
+        status, headers = failure
+        if status == 429:
+            return api_error(429, "Rate limit reached", "rate_limit_exceeded", headers)
+        return api_error(status, "The server had an error", "server_error", headers)
     if mode == "bad_request":
         return api_error(400, "Invalid request", "invalid_request_error")
     try:
@@ -201,52 +195,27 @@ async def respond(state: FakeState, body: Any, request_no: int) -> JSONResponse:
 
 def create_app(mode: Mode = "good", *, fail_first: int = 2, slow_s: float = 2.0) -> FastAPI:
     app = FastAPI(title="fake OpenAI-compatible LLM")
-    state = FakeState(mode=mode, fail_first=fail_first, slow_s=slow_s)
+    modes = server.FaultModes(FakeState(mode=mode, fail_first=fail_first, slow_s=slow_s), LLMModeChange)
+    modes.install(app)
 
-    async def chat_completions(request: Request) -> JSONResponse:
-        # Counted against the mode it arrived in: a slow request still running when a test switches
-        # modes must not show up in the next mode's counters.
-        now = state
-        now.requests += 1
-        request_no = now.requests
-        now.in_flight += 1
-        now.max_in_flight = max(now.max_in_flight, now.in_flight)
-        try:
+    async def chat_completions(request: Request) -> Response:
+        async def handle(state: FakeState, request_no: int) -> Response:
             try:
                 body = await request.json()
             except ValueError:
                 body = None
-            now.last_body = body
-            now.last_authorization = request.headers.get("authorization")
-            response = await respond(now, body, request_no)
-        finally:
-            now.in_flight -= 1
-        now.statuses[response.status_code] += 1
-        return response
+            state.last_body = body
+            state.last_authorization = request.headers.get("authorization")
+            return await respond(state, body, request_no)
+
+        return await modes.counted(handle)
 
     app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"])
     app.add_api_route("/chat/completions", chat_completions, methods=["POST"])
-
-    @app.post("/__mode")
-    async def set_mode(change: ModeChange) -> dict[str, Any]:
-        """Switch mode and start counting afresh."""
-        nonlocal state
-        state = FakeState(
-            mode=change.mode,
-            fail_first=state.fail_first if change.fail_first is None else change.fail_first,
-            slow_s=state.slow_s if change.slow_s is None else change.slow_s,
-            retry_after_s=state.retry_after_s if change.retry_after_s is None else change.retry_after_s,
-        )
-        return state.stats()
-
-    @app.get("/__stats")
-    async def stats() -> dict[str, Any]:
-        return state.stats()
-
     return app
 
 
-class FakeLLMControl(FakeServerControl):
+class FakeLLMControl(server.FakeServerControl):
     """Control client of this server; base_url is what an OpenAI-compatible client uses."""
 
     api_path = "/v1"
@@ -257,7 +226,9 @@ def serve_in_thread(
     mode: Mode = "good", *, host: str = "127.0.0.1", port: int = 0, fail_first: int = 2, slow_s: float = 2.0
 ) -> Iterator[str]:
     """Run the server on a background thread; yields the base URL (http://host:port/v1)."""
-    with serve_app_in_thread(create_app(mode, fail_first=fail_first, slow_s=slow_s), host=host, port=port) as root:
+    with server.serve_app_in_thread(
+        create_app(mode, fail_first=fail_first, slow_s=slow_s), host=host, port=port
+    ) as root:
         yield root + "/v1"
 
 
@@ -270,8 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow-s", type=float, default=2.0, help="delay in slow mode")
     args = parser.parse_args(argv)
     sock = socket.create_server((args.host, args.port))
-    print(f"fake LLM server listening on {socket_root(sock)}/v1", flush=True)
-    uvicorn_server(create_app(args.mode, fail_first=args.fail_first, slow_s=args.slow_s)).run(sockets=[sock])
+    print(f"fake LLM server listening on {server.socket_root(sock)}/v1", flush=True)
+    server.uvicorn_server(create_app(args.mode, fail_first=args.fail_first, slow_s=args.slow_s)).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -29,10 +29,10 @@ from typing import Any, Literal, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from kamioi.prices.sample import sample_prices
-from local_stack.standins.server import FakeServerControl, serve_app_in_thread, socket_root, uvicorn_server
+from local_stack.standins import server
 
 Mode = Literal[
     "good",  # known tickers priced now, unknown ones all-zero
@@ -53,33 +53,16 @@ UNKNOWN_QUOTE: dict[str, Any] = {"c": 0, "d": None, "dp": None, "h": 0, "l": 0, 
 
 
 @dataclass
-class FakeState:
-    mode: Mode
-    fail_first: int = 2
-    slow_s: float = 2.0
-    retry_after_s: int = 0
+class FakeState(server.FaultState):
     stale_s: float = 7 * 86400.0
-    requests: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
     symbols: Counter[str] = field(default_factory=Counter)
-    in_flight: int = 0
-    max_in_flight: int = 0
 
     def stats(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "requests": self.requests,
-            "statuses": {str(status): count for status, count in self.statuses.items()},
-            "symbols": dict(self.symbols),
-            "max_in_flight": self.max_in_flight,
-        }
+        return super().stats() | {"symbols": dict(self.symbols)}
 
 
-class ModeChange(BaseModel):
+class QuoteModeChange(server.ModeChange):
     mode: Mode
-    fail_first: int | None = Field(default=None, ge=0)
-    slow_s: float | None = Field(default=None, ge=0)
-    retry_after_s: int | None = Field(default=None, ge=0)
     stale_s: float | None = Field(default=None, ge=0)
 
 
@@ -115,10 +98,10 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
 
 async def respond(state: FakeState, symbol: str, request_no: int, prices: dict[str, Decimal]) -> Response:
     mode = state.mode
-    if mode == "rate_limit_then_ok" and request_no <= state.fail_first:
-        return error(429, "API limit reached. Please try again later.", {"Retry-After": str(state.retry_after_s)})
-    if mode == "server_error" or (mode == "server_error_then_ok" and request_no <= state.fail_first):
-        return error(500 if mode == "server_error" else 503, "Internal server error")
+    if failure := state.scripted_failure(request_no):
+        status, headers = failure
+        message = "API limit reached. Please try again later." if status == 429 else "Internal server error"
+        return error(status, message, headers)
     if not symbol:
         return error(400, "Wrong symbol")
     if mode == "garbage":
@@ -138,51 +121,25 @@ async def respond(state: FakeState, symbol: str, request_no: int, prices: dict[s
 
 def create_app(mode: Mode = "good", *, token: str = DEFAULT_TOKEN, fail_first: int = 2, slow_s: float = 2.0) -> FastAPI:
     app = FastAPI(title="fake Finnhub quote API")
-    state = FakeState(mode=mode, fail_first=fail_first, slow_s=slow_s)
+    modes = server.FaultModes(FakeState(mode=mode, fail_first=fail_first, slow_s=slow_s), QuoteModeChange)
+    modes.install(app)
     prices = sample_prices()
 
     @app.get("/api/v1/quote")
     async def quote(request: Request) -> Response:
-        # Counted against the state it arrived in: a slow request outliving a mode switch must not
-        # show up in the next mode's counters.
-        now = state
-        now.requests += 1
-        request_no = now.requests
-        symbol = request.query_params.get("symbol", "")
-        now.symbols[symbol] += 1
-        now.in_flight += 1
-        now.max_in_flight = max(now.max_in_flight, now.in_flight)
-        try:
+        async def handle(state: FakeState, request_no: int) -> Response:
+            symbol = request.query_params.get("symbol", "")
+            state.symbols[symbol] += 1
             if request.headers.get("x-finnhub-token") != token:
-                response: Response = error(401, "Invalid API key")
-            else:
-                response = await respond(now, symbol, request_no, prices)
-        finally:
-            now.in_flight -= 1
-        now.statuses[response.status_code] += 1
-        return response
+                return error(401, "Invalid API key")
+            return await respond(state, symbol, request_no, prices)
 
-    @app.post("/__mode")
-    async def set_mode(change: ModeChange) -> dict[str, Any]:
-        """Switch mode and start counting afresh."""
-        nonlocal state
-        state = FakeState(
-            mode=change.mode,
-            fail_first=state.fail_first if change.fail_first is None else change.fail_first,
-            slow_s=state.slow_s if change.slow_s is None else change.slow_s,
-            retry_after_s=state.retry_after_s if change.retry_after_s is None else change.retry_after_s,
-            stale_s=state.stale_s if change.stale_s is None else change.stale_s,
-        )
-        return state.stats()
-
-    @app.get("/__stats")
-    async def stats() -> dict[str, Any]:
-        return state.stats()
+        return await modes.counted(handle)
 
     return app
 
 
-class FakeQuoteControl(FakeServerControl):
+class FakeQuoteControl(server.FakeServerControl):
     """Control client of this server; base_url is what a Finnhub client (PRICE_API_BASE_URL) uses."""
 
     api_path = "/api/v1"
@@ -200,7 +157,7 @@ def serve_in_thread(
 ) -> Iterator[str]:
     """Run the server on a background thread; yields the base URL (http://host:port/api/v1)."""
     app = create_app(mode, token=token, fail_first=fail_first, slow_s=slow_s)
-    with serve_app_in_thread(app, host=host, port=port) as root:
+    with server.serve_app_in_thread(app, host=host, port=port) as root:
         yield root + "/api/v1"
 
 
@@ -214,9 +171,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow-s", type=float, default=2.0, help="delay in slow mode")
     args = parser.parse_args(argv)
     sock = socket.create_server((args.host, args.port))
-    print(f"fake quote server listening on {socket_root(sock)}/api/v1", flush=True)
+    print(f"fake quote server listening on {server.socket_root(sock)}/api/v1", flush=True)
     app = create_app(args.mode, token=args.token, fail_first=args.fail_first, slow_s=args.slow_s)
-    uvicorn_server(app).run(sockets=[sock])
+    server.uvicorn_server(app).run(sockets=[sock])
 
 
 if __name__ == "__main__":

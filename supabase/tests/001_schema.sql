@@ -17,7 +17,7 @@ select columns_are('public', 'llm_mappings', array[
   'id', 'created_at', 'merchant_name', 'merchant_key', 'company_name', 'ticker', 'category', 'confidence',
   'status', 'admin_approved', 'source', 'tier', 'model', 'prompt_version', 'reason', 'reviewer',
   'reviewed_at', 'updated_at', 'import_job_id', 'submitted_by', 'provider_state', 'provider_attempts',
-  'provider_error', 'next_attempt_at']);
+  'provider_error', 'next_attempt_at', 'note']);
 select columns_are('public', 'transactions', array[
   'id', 'user_id', 'txn_date', 'descriptor', 'merchant_key', 'amount', 'round_up', 'status', 'mapping_id',
   'import_job_id', 'import_line', 'created_at', 'updated_at', 'allocation_lot', 'sweep_id']);

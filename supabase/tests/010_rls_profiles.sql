@@ -1,4 +1,5 @@
--- profiles: own row for users, all rows for admins, nothing for anon; role/email only by admins.
+-- profiles: own row for everyone through the table (admins list users through admin_list_users),
+-- nothing for anon; roles are set through the Auth admin API / service_role, never a Data API update.
 begin;
 \ir _helpers.psql
 select plan(22);
@@ -31,10 +32,13 @@ select results_eq('select display_name from public.profiles', array['bob@test.lo
 
 -- an admin
 select tests.authenticate_as(:'admin');
-select ok((select count(*) from public.profiles) >= 3, 'an admin reads every profile');
+select results_eq('select id from public.profiles', array[:'admin'::uuid],
+  'through the table an admin reads only their own profile (the admin list is an RPC)');
 select is(private.is_admin(), true, 'private.is_admin() is true for an admin');
-select lives_ok($$update public.profiles set role = 'admin' where id = '$$ || :'bob' || $$'$$, 'an admin changes roles');
-select results_eq($$select role from public.profiles where id = '$$ || :'bob' || $$'$$, array['admin'], 'the role changed');
+select results_eq($$with u as (update public.profiles set role = 'admin' where id = '$$ || :'bob' || $$' returning 1)
+  select count(*)::int from u$$, array[0], 'an admin''s Data API update reaches no other profile (roles: Auth admin API)');
+select ok((select count(*) from public.admin_list_users() where id in (:'alice', :'bob')) = 2,
+  'an admin lists every profile through admin_list_users');
 select throws_ok('delete from public.profiles', '42501', null,
   'even admins delete users through auth, not profiles');
 

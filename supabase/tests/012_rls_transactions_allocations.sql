@@ -1,9 +1,10 @@
--- transactions and allocations: a user reads only their own; admins read all and write
--- transactions; allocations are written by the allocation engine only (no API role inserts,
+-- transactions and allocations: everyone reads only their own rows through the tables, admins
+-- included (admins read all through the security definer admin RPCs, e.g. admin_list_transactions),
+-- so an admin's Data API write reaches only rows the admin can read; allocations are written by the allocation engine only (no API role inserts,
 -- updates or deletes them, admins included) and never updated by anyone; anon nothing.
 begin;
 \ir _helpers.psql
-select plan(31);
+select plan(32);
 
 insert into public.transactions (id, user_id, txn_date, descriptor, merchant_key, amount, round_up, status, allocation_lot)
 values (9000000000001, :'alice', current_date, 'STARBUCKS #1', 'starbucks', 4.25, 0.75, 'invested', 1),
@@ -54,14 +55,14 @@ select results_eq('select id from public.allocations where id > 9000000000000', 
 
 -- an admin
 select tests.authenticate_as(:'admin');
-select results_eq('select count(*)::int from public.transactions where id > 9000000000000', array[3],
-  'an admin reads every transaction');
-select results_eq('select count(*)::int from public.allocations where id > 9000000000000', array[2],
-  'an admin reads every allocation');
+select results_eq('select count(*)::int from public.transactions where id > 9000000000000', array[0],
+  'through the table an admin reads only their own transactions (none here)');
+select results_eq('select count(*)::int from public.allocations where id > 9000000000000', array[0],
+  'through the table an admin reads only their own allocations (none here)');
 select lives_ok($$insert into public.transactions (id, user_id, txn_date, descriptor, amount)
   values (9000000000004, '$$ || :'bob' || $$', current_date, 'ADMIN FIX', 1)$$, 'an admin inserts transactions');
 select results_eq($$with u as (update public.transactions set status = 'mapped' where id = 9000000000004 returning 1)
-  select count(*)::int from u$$, array[1], 'an admin updates transactions');
+  select count(*)::int from u$$, array[0], 'an admin''s Data API update reaches no other user''s transaction');
 select throws_ok($$insert into public.allocations (id, transaction_id, txn_date, user_id, ticker, amount, shares, price_id, price)
   values (9000000000003, 9000000000004, current_date, '$$ || :'bob' || $$', 'SBUX', 1, 0.01, $$ || :price_id || $$, 100)$$,
   '42501', null, 'an admin cannot insert allocations either (only the allocation engine does)');
@@ -69,17 +70,19 @@ select throws_ok('update public.allocations set shares = 0.02 where id = 9000000
   'an admin cannot update allocations');
 select throws_ok('delete from public.allocations where id = 9000000000001', '42501', null,
   'an admin cannot delete allocations');
-select throws_ok('delete from public.transactions where id = 9000000000001', '23503', null,
-  'a transaction with allocations cannot be deleted (investment records are kept)');
 select results_eq('with d as (delete from public.transactions where id = 9000000000004 returning 1) select count(*)::int from d',
-  array[1], 'an admin deletes transactions');
+  array[0], 'an admin''s Data API delete reaches no other user''s transaction');
+select results_eq($$select count(*)::int from public.admin_list_transactions(p_user_id => '$$ || :'bob' || $$')
+  where id > 9000000000000$$, array[2], 'an admin reads every transaction through admin_list_transactions');
 
 -- service_role: the importer and the investing worker
 select tests.authenticate_as_service_role();
 select lives_ok($$insert into public.transactions (id, user_id, txn_date, descriptor, amount)
   values (9000000000005, '$$ || :'alice' || $$', current_date, 'IMPORTED', 2)$$, 'service_role inserts transactions');
-select results_eq('select count(*)::int from public.transactions where id > 9000000000000', array[4],
+select results_eq('select count(*)::int from public.transactions where id > 9000000000000', array[5],
   'service_role reads every transaction');
+select throws_ok('delete from public.transactions where id = 9000000000001', '23503', null,
+  'a transaction with allocations cannot be deleted (investment records are kept)');
 select lives_ok($$update public.transactions set status = 'invested' where id = 9000000000005$$,
   'service_role updates transactions');
 select lives_ok($$insert into public.allocations (transaction_id, txn_date, user_id, ticker, amount, shares, price_id, price)

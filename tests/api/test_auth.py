@@ -176,17 +176,17 @@ async def test_publishable_key_alone_is_not_enough(client: httpx.AsyncClient, ke
     await assert_refused(client, {"apikey": keys.publishable_key}, 401, "missing bearer token")
 
 
-async def test_demoted_admin_is_refused_by_the_database(
+async def test_demoted_admin_is_refused_by_their_profile(
     app_client: AppClient,
     token_for: Callable[..., str],
     make_user: Callable[[str], str],
 ) -> None:
-    """A token still claiming admin after a demotion: RLS (private.is_admin reads profiles) says no."""
+    """A token still claiming admin after a demotion: the API reads the profile (as RLS does) and says no."""
     demoted = make_user("user")
     async with app_client() as client:
         response = await client.get("/v1/mappings/pending", headers=bearer(token_for(demoted, "admin")))
     assert response.status_code == 403
-    assert response.json()["detail"] == "admin role required"
+    assert response.json()["detail"] == "this endpoint is for admins; the caller's profile role is not admin"
 
 
 def _hmac_token(header: dict[str, str], claims: dict[str, object], secret: bytes) -> str:

@@ -43,7 +43,9 @@ async def test_an_export_is_queued_followed_and_downloaded(
         " where job_kind = 'export' and job_id = %s",
         (export["id"],),
     ).fetchall()
-    assert mail == [(f"admin-{admin_id[:8]}@test.kamioi.local", done["download_url"], str(done["rows_written"]))]
+    # The mail links to the API (the asking admin's token needed), never to a signed Storage URL.
+    api_link = f"/v1/exports/{export['id']}/download"
+    assert mail == [(f"admin-{admin_id[:8]}@test.kamioi.local", api_link, str(done["rows_written"]))]
     download = await client.get(f"/v1/exports/{export['id']}/download", headers=admin_headers)
     assert download.status_code == 200
     assert download.headers["content-type"].startswith("text/csv")

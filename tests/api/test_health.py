@@ -21,7 +21,11 @@ async def test_readyz_checks_database_cache_and_replica(client: httpx.AsyncClien
     assert response.status_code == 200
     body = response.json()
     assert body | {"replica_lag_s": None} == {
-        "status": "ready", "database": "ok", "cache": "ok", "replica": "ok", "replica_lag_s": None
+        "status": "ready",
+        "database": "ok",
+        "cache": "ok",
+        "replica": "ok",
+        "replica_lag_s": None,
     }
     assert 0 <= body["replica_lag_s"] < 10
 
@@ -31,7 +35,11 @@ async def test_readyz_is_degraded_without_upstash(app_client: AppClient, dead_up
         response = await client.get("/readyz")
     assert response.status_code == 200
     assert response.json() | {"replica_lag_s": None} == {
-        "status": "degraded", "database": "ok", "cache": "unavailable", "replica": "ok", "replica_lag_s": None
+        "status": "degraded",
+        "database": "ok",
+        "cache": "unavailable",
+        "replica": "ok",
+        "replica_lag_s": None,
     }
 
 

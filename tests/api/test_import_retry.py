@@ -86,15 +86,17 @@ async def test_a_cancelled_import_is_queued_again(
     assert (response.json()["state"], response.json()["cancel_requested"]) == ("queued", False)
 
 
-@pytest.mark.parametrize("state", ["queued", "running", "succeeded"])
+@pytest.mark.parametrize(
+    ("state", "phrase"), [("queued", "is queued"), ("running", "is running"), ("succeeded", "has succeeded")]
+)
 async def test_only_failed_or_cancelled_imports_are_retried(
-    state: str, client: httpx.AsyncClient, admin_headers: dict[str, str], make_import: MakeImport
+    state: str, phrase: str, client: httpx.AsyncClient, admin_headers: dict[str, str], make_import: MakeImport
 ) -> None:
     job = make_import(state)
     response = await client.post(f"/v1/imports/{job.id}/retry", headers=admin_headers)
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
-    refused = f"import job {job.id} is {state}: only a failed or cancelled import can be retried"
+    refused = f"import job {job.id} {phrase}: only a failed or cancelled import can be retried"
     assert response.json()["detail"] == refused
 
 
@@ -107,6 +109,7 @@ async def test_a_file_imported_again_since_is_retried_only_with_force(
     assert refused.status_code == 409
     detail = refused.json()["detail"]
     assert f"import job {again.id} of the same file" in detail and f"/v1/imports/{again.id}" in detail
+    assert "has succeeded: its rows would land twice" in detail
     assert "force=true" in detail
     forced = await client.post(f"/v1/imports/{failed.id}/retry", params={"force": True}, headers=admin_headers)
     assert (forced.status_code, forced.json()["state"]) == (200, "queued")

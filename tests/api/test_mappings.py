@@ -53,9 +53,9 @@ async def test_pending_queue_pages_by_keyset(
     assert second.json()["items"][0]["id"] == pending[0]["id"]
 
 
-async def test_invalid_cursor_is_400(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
+async def test_invalid_cursor_is_422(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
     response = await client.get("/v1/mappings/pending", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=admin_headers)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
 
 
@@ -236,7 +236,6 @@ async def test_resolve_dry_run_answers_from_the_catalog(
 async def test_resolve_batch_is_capped(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
     response = await client.post("/v1/mappings/resolve", json={"descriptors": ["X"] * 101}, headers=admin_headers)
     assert response.status_code == 422
-
 
 
 async def resolve_one(client: httpx.AsyncClient, headers: dict[str, str], descriptor: str) -> dict[str, Any]:

@@ -9,8 +9,11 @@ import re
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 
+import psycopg
 import pytest
 
 from cli.commands import generate as generate_command
@@ -204,3 +207,28 @@ def test_generation_speed_floor() -> None:
     out = io.StringIO()
     generate_command.write_csv(TRANSACTION_COLUMNS, generate_transactions(60_000, seed=1, end=END), out)
     assert 60_000 / (time.perf_counter() - started) > 15_000
+
+
+def test_command_defaults_to_users_the_database_has(
+    capsys: pytest.CaptureFixture[str], db: psycopg.Connection[Any], make_user: Callable[[str], str]
+) -> None:
+    """Without --users every row belongs to a user that exists, so an import rejects none as unknown."""
+    make_user("user")
+    assert _run(["generate", "--kind", "transactions", "--rows", "400", "--end-date", END.isoformat()]) == 0
+    owners = {row[0] for row in list(csv.reader(io.StringIO(capsys.readouterr().out)))[1:]}
+    known = {r[0] for r in db.execute("select id::text from public.profiles where id::text = any(%s)", (list(owners),))}
+    assert owners == known
+    assert set(SEEDED_USER_IDS) <= owners and len(owners) > 2
+
+
+def test_command_falls_back_to_the_seeded_users_without_a_database(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(db_url: str, limit: int = 0) -> list[str]:
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(generate_command, "existing_user_ids", unreachable)
+    assert _run(["generate", "--kind", "transactions", "--rows", "50", "--end-date", END.isoformat()]) == 0
+    captured = capsys.readouterr()
+    assert {row[0] for row in list(csv.reader(io.StringIO(captured.out)))[1:]} == set(SEEDED_USER_IDS)
+    assert "seeded users" in captured.err

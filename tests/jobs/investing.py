@@ -34,7 +34,11 @@ def make_merchant(conn: psycopg.Connection[Any], key: str, ticker: str | None) -
 
 
 def insert_transactions(
-    conn: psycopg.Connection[Any], users: Sequence[str], keys: Sequence[str], rows: int, rng: random.Random,
+    conn: psycopg.Connection[Any],
+    users: Sequence[str],
+    keys: Sequence[str],
+    rows: int,
+    rng: random.Random,
     status: str = "mapped",
 ) -> None:
     """`rows` purchases over the users and merchant keys; one in ten is a whole-dollar amount (round-up 0).
@@ -58,12 +62,10 @@ def run_invest(db_url: str, conn: psycopg.Connection[Any], chunk_rows: int = 500
     return InlineRun(db_url, job, jobs_settings()).run()
 
 
-def run_queued_corrections(db_url: str, conn: psycopg.Connection[Any], mapping_ids: Sequence[int]) -> int:
-    """Run the queued corrections of these mappings here; returns how many ran."""
+def run_queued_corrections(db_url: str, conn: psycopg.Connection[Any]) -> int:
+    """Run the queued correction job here (one serves every requested mapping); returns how many ran."""
     rows = conn.execute(
-        "select id from private.job_queue where kind = %s and state = 'queued'"
-        " and (payload ->> 'mapping_id')::bigint = any(%s) order by id",
-        (CORRECT_KIND, list(mapping_ids)),
+        "select id from private.job_queue where kind = %s and state = 'queued' order by id", (CORRECT_KIND,)
     ).fetchall()
     for (job_id,) in rows:
         assert InlineRun(db_url, job_id, jobs_settings()).run() == "succeeded"

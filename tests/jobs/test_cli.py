@@ -82,7 +82,7 @@ def test_retry_refuses_what_it_cannot_retry(conn: psycopg.Connection[Any], setti
     assert run_inline(settings.db_url, job) == "succeeded"
     done = kamioi_import("retry", str(job.id), "--inline")
     assert done.returncode == 2
-    assert f"import job {job.id} is succeeded: only a failed or cancelled import can be retried" in done.stderr
+    assert f"import job {job.id} has succeeded: only a failed or cancelled import can be retried" in done.stderr
     unknown = kamioi_import("retry", "999999999", "--inline")
     assert (unknown.returncode, unknown.stderr.strip()) == (2, "kamioi import retry: no import job 999999999")
     no_id = kamioi_import("retry", "--inline")
@@ -97,7 +97,7 @@ def test_export_follows_the_job_and_prints_its_link(settings: Settings) -> None:
         cwd=PROJECT_ROOT, env={**os.environ, **JOBS_ENV}, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "no worker serves exports: running it here" in done.stderr  # the stack's worker is paused
+    assert "no worker serves exports.csv jobs: running it here" in done.stderr  # the stack's worker is paused
     rows = [line for line in done.stderr.splitlines() if line.rstrip().endswith(".csv")]
     assert rows and "rows:" in rows[-1]
     assert done.stdout.strip().startswith("http")  # the signed link of the Storage copy

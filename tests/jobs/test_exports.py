@@ -4,6 +4,7 @@ its partial file, progress is broadcast per chunk."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import random
 import time
@@ -20,6 +21,7 @@ from psycopg.types.json import Jsonb
 from jobs.exports import EXPORT_KIND
 from jobs.inline import InlineRun
 from kamioi.settings import Settings, get_settings
+from kamioi.storage import sign_download
 from tests.jobs.conftest import Workers, queue_state, unique_tag, wait_until
 from tests.jobs.investing import insert_transactions, make_merchant, run_invest
 from tests.jobs.support import jobs_settings
@@ -54,6 +56,11 @@ def create_export(
     return {"id": row[0], "queue_job_id": row[1], "file_name": row[2]}
 
 
+async def signed(settings: Settings, bucket: str, path: str) -> str:
+    async with httpx.AsyncClient() as http:
+        return await sign_download(http, settings, bucket=bucket, object_path=path, expires_s=60)
+
+
 def export_row(conn: psycopg.Connection[Any], export_id: int) -> dict[str, Any]:
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         row = cur.execute("select * from public.export_jobs where id = %s", (export_id,)).fetchone()
@@ -86,8 +93,11 @@ def test_the_file_equals_each_list(settings: Settings, conn: psycopg.Connection[
     rows = csv_rows(path)
     assert [r["id"] for r in rows] == expected_transaction_ids(conn, user)
     assert done["rows_written"] == len(rows) and done["bytes_written"] == path.stat().st_size
-    # The link is a signed URL of the copy in the Storage bucket: no key needed, the same bytes.
-    assert httpx.get(done["download_url"]).content == path.read_bytes()
+    # The file is copied to the Storage bucket; the stored link is the admin API's, never a signed one.
+    assert done["download_url"] == f"/v1/exports/{job['id']}/download"
+    assert (done["storage_bucket"], done["storage_path"]) == (settings.export_bucket, job["file_name"])
+    link = asyncio.run(signed(settings, done["storage_bucket"], done["storage_path"]))
+    assert httpx.get(link).content == path.read_bytes()
     invested = next(r for r in rows if r["status"] == "invested" and r["ticker"] == "SBUX")
     assert '"ticker":"SBUX"' in invested["allocations"]
     path.unlink()
@@ -129,7 +139,9 @@ def test_with_storage_down_the_link_is_the_api_download(
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
-    assert export_row(conn, job["id"])["download_url"] == f"/v1/exports/{job['id']}/download"
+    done = export_row(conn, job["id"])
+    assert done["download_url"] == f"/v1/exports/{job['id']}/download"
+    assert (done["storage_bucket"], done["storage_path"]) == (None, None)
     (settings.exports_dir / job["file_name"]).unlink()
 
 

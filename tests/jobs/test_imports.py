@@ -147,7 +147,7 @@ def test_same_file_again_is_refused_unless_forced(
         register(conn, path)
     assert refused.value.existing_job_id == first.id
     run_inline(settings.db_url, first)
-    with pytest.raises(DuplicateImport, match="already imported"):
+    with pytest.raises(DuplicateImport, match=f"already imported as transactions: import job {first.id} has succeeded"):
         register(conn, path)
     other_kind = register(conn, path, kind="mappings")  # another kind is another import
     assert cancel_import(conn, other_kind.id).state == "cancelled"

@@ -66,7 +66,8 @@ def test_the_admin_gets_the_counts_and_the_link(
     assert message["Subject"] == f"Kamioi: import job {import_id} succeeded"
     body = message.get_content()
     assert "processed rows: 4" in body and "inserted rows: 3" in body and "rejected rows: 1" in body
-    assert f"{settings.api_url}/v1/imports/{import_id}/rejections" in body
+    # The rejected rows' CSV, as a signed link a mail client opens without a token (tests/api/test_rejections_csv.py).
+    assert f"{settings.api_url}/v1/imports/{import_id}/rejections.csv?expires=" in body and "&signature=" in body
     # Sent is sent: a second delivery round finds nothing to claim.
     assert deliver_batch(conn, settings.model_copy(update={"smtp_port": port}), only_ids=[mail_id])[0] == 0
 

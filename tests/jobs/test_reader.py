@@ -175,3 +175,33 @@ def test_a_header_longer_than_the_cap_fails_the_job(tmp_path: Path) -> None:
     path.write_bytes(b"user_id," + b"x" * 200 + b"\n" + row(1))
     with pytest.raises(PermanentJobError, match=f"header row is longer than {CAP} bytes"):
         read_header(opener(path), 100_000, CAP)
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (b"\x1f\x8b\x08\x00" + b"\x00" * 200, "gzip-compressed"),
+        ("user_id,txn_date,descriptor,amount\n".encode("utf-16"), "UTF-16 text"),
+        ("user_id,txn_date,descriptor,amount\n".encode("utf-16-le"), "UTF-16 text"),  # no byte order mark
+        (b"PK\x03\x04" + b"\x14" * 300, "ZIP archive"),
+        (b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 2, "binary"),
+    ],
+)
+def test_a_file_that_is_not_csv_text_is_named_for_what_it_is(tmp_path: Path, content: bytes, named: str) -> None:
+    path = tmp_path / "upload.csv"
+    path.write_bytes(content)
+    with pytest.raises(PermanentJobError, match=named):
+        read_header(opener(path), 100_000, CAP)
+
+
+@pytest.mark.parametrize(("delimiter", "named"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_header_split_by_another_delimiter_says_so(delimiter: str, named: str) -> None:
+    header = delimiter.join(["user_id", "txn_date", "descriptor", "amount"])
+    with pytest.raises(PermanentJobError, match=f"separated by {named}"):
+        map_header(KINDS["transactions"], [header])
+
+
+def test_a_utf8_file_with_a_bom_is_still_csv(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + HEADER + row(1))
+    assert read_header(opener(path), 100_000, CAP)[0] == ["user_id", "txn_date", "descriptor", "amount"]

@@ -71,6 +71,8 @@ def test_up_twice_second_is_fast_then_status_stop_reset(stack_env: dict[str, str
         in env_file
     )
     assert "UPSTASH_REDIS_REST_TOKEN=" in env_file
+    for setting in ("KAMIOI_STATE_DIR", "KAMIOI_DB_PORT", "KAMIOI_API_PORT", "KAMIOI_SMTP_PORT"):
+        assert f"{setting}={stack_env[setting]}\n" in env_file
 
     status = _kamioi(stack_env, "status")
     assert status.returncode == 0, status.stdout
@@ -111,3 +113,40 @@ def test_port_taken_names_port_and_setting(stack_env: dict[str, str]) -> None:
     assert result.returncode == 1
     assert stack_env["KAMIOI_DB_PORT"] in result.stdout
     assert "KAMIOI_DB_PORT" in result.stdout
+
+
+def _pid(stack_env: dict[str, str], service: str) -> int:
+    return int((Path(stack_env["KAMIOI_STATE_DIR"]) / "run" / f"{service}.pid").read_text())
+
+
+def test_a_new_shell_finds_a_second_stack_from_its_env_file(stack_env: dict[str, str]) -> None:
+    """Only KAMIOI_ENV_FILE (or being in the checkout, whose .env it is by default): no ports to export."""
+    assert _kamioi(stack_env, "up", "--quiet").returncode == 0
+    bare = {k: v for k, v in stack_env.items() if not k.startswith("KAMIOI_") or k == "KAMIOI_ENV_FILE"}
+    status = _kamioi(bare, "status")
+    assert status.returncode == 0, status.stdout
+    assert f":{stack_env['KAMIOI_DB_PORT']}/postgres" in status.stdout
+
+
+def test_up_restarts_the_processes_whose_environment_changed(stack_env: dict[str, str]) -> None:
+    assert _kamioi(stack_env, "up", "--quiet").returncode == 0
+    worker, api = _pid(stack_env, "worker"), _pid(stack_env, "api")
+    assert _kamioi(stack_env, "up", "--quiet").returncode == 0
+    assert (_pid(stack_env, "worker"), _pid(stack_env, "api")) == (worker, api)  # nothing changed: kept
+
+    env_file = Path(stack_env["KAMIOI_ENV_FILE"])
+    before = env_file.read_text()
+    env_file.write_text(before + "LLM_API_KEY=sk-test-new-key\n")
+    try:
+        result = _kamioi(stack_env, "up")
+        assert result.returncode == 0, result.stdout
+        assert result.stdout.count("restarted: its environment changed") == 2  # the API and the worker only
+        assert _pid(stack_env, "worker") != worker and _pid(stack_env, "api") != api
+        assert "LLM_API_KEY=sk-test-new-key" in env_file.read_text()  # the developer's line is kept
+    finally:
+        env_file.write_text(before)
+    assert _kamioi(stack_env, "up", "--quiet").returncode == 0  # the key removed: restarted once more
+    restored = _pid(stack_env, "worker")
+    assert restored != worker
+    assert _kamioi(stack_env, "up", "--quiet").returncode == 0
+    assert _pid(stack_env, "worker") == restored

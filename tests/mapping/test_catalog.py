@@ -17,6 +17,7 @@ from kamioi.mapping.catalog import (
     known_tickers,
     load_catalog,
     load_eval_set,
+    ticker_universe,
 )
 from kamioi.mapping.normalizer import merchant_key
 
@@ -30,7 +31,7 @@ def _csv_rows(name: str) -> list[dict[str, str]]:
 
 def test_catalog_is_big_with_unique_keys() -> None:
     keys = [row["merchant_key"] for row in _csv_rows("catalog.csv")]
-    assert len(keys) >= 320
+    assert len(keys) >= 1500
     assert [key for key, n in Counter(keys).items() if n > 1] == []
     assert list(load_catalog()) == keys
 
@@ -72,6 +73,27 @@ def test_well_known_tickers() -> None:
     assert {key: catalog[key].ticker for key in expected} == expected
 
 
+def test_every_brand_names_its_owner_and_source() -> None:
+    missing = [key for key, e in load_catalog().items() if not e.owner.strip() or not e.source.strip()]
+    assert missing == []
+
+
+def test_owners_after_2024_2025_deals_and_foreign_owners_adrs() -> None:
+    catalog = load_catalog()
+    expected = {
+        "hawaiian airlines": "ALK", "mattress firm": "SGI", "aesop": "LRLCY", "zara": "IDEXY", "7 eleven": "SVNDY",
+        "amc plus": "AMCX", "amc theatres": "AMC", "tracfone": "VZ", "cefco": "CASY",
+        "travelcenters of america": "BP", "benihana": "STKS", "tidal": "XYZ", "pandora": "SIRI",
+        "pandora jewelry": "PANDY", "foot locker": None, "electronic arts": None, "nyseg": None,
+    }  # fmt: skip
+    assert {key: catalog[key].ticker if key in catalog else None for key in expected} == expected
+
+
+def test_government_and_non_profit_payees_never_have_a_ticker() -> None:
+    listed = [k for k, e in load_catalog().items() if e.category == "GOVERNMENT_AND_NON_PROFIT" and e.ticker]
+    assert listed == []
+
+
 def test_private_or_recently_delisted_companies_have_no_ticker() -> None:
     catalog = load_catalog()
     private = [
@@ -81,12 +103,20 @@ def test_private_or_recently_delisted_companies_have_no_ticker() -> None:
     assert {key: catalog[key].ticker for key in private} == dict.fromkeys(private)
 
 
-def test_known_tickers_are_the_catalog_tickers_plus_the_list() -> None:
-    tickers = known_tickers()
-    assert {entry.ticker for entry in load_catalog().values() if entry.ticker} <= tickers
-    assert {"KO", "PEP", "NVDA", "BRK.A"} <= tickers
-    assert all(TICKER_PATTERN.fullmatch(ticker) for ticker in tickers)
-    assert "WBA" not in tickers  # Walgreens went private
+def test_every_catalog_ticker_is_in_the_ticker_universe() -> None:
+    universe = ticker_universe()
+    stale = sorted((key, e.ticker) for key, e in load_catalog().items() if e.ticker and e.ticker not in universe)
+    assert stale == []
+    assert known_tickers() == universe
+
+
+def test_the_universe_is_the_maintained_list_of_us_listings() -> None:
+    universe = ticker_universe()
+    assert len(universe) > 9000
+    assert {"KO", "PEP", "NVDA", "BRK.B", "XYZ", "QSR", "SHEL"} <= universe
+    assert all(TICKER_PATTERN.fullmatch(ticker) for ticker in universe)
+    # Gone before the list was taken: take-privates, acquisitions, renamed symbols.
+    assert {"WBA", "SKX", "JWN", "SQ", "DFS", "FL"}.isdisjoint(universe)
 
 
 def test_checked_in_seed_is_the_rendered_catalog() -> None:

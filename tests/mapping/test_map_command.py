@@ -102,3 +102,22 @@ def test_map_refuses_input_without_a_descriptor_column() -> None:
     assert result.returncode == 2
     assert "no `descriptor` column" in result.stderr
     assert result.stdout == ""
+
+
+async def test_map_save_refuses_a_descriptor_over_the_import_limit(db_slice: DbSlice) -> None:
+    """One limit for every entry point: `kamioi map --save` stores no key an import would refuse."""
+    fits = db_slice.descriptor("long merchant") + " " + "x" * 10
+    too_long = db_slice.descriptor("long merchant") + " " + "y" * 10_000
+    source = io.StringIO()
+    csv.writer(source).writerows([["descriptor"], [too_long], [fits]])
+
+    result = kamioi_map("--save", stdin=source.getvalue())
+
+    assert result.returncode == 0, result.stderr
+    rows = parse(result.stdout)
+    assert [(r["descriptor"] == too_long, r["merchant_key"], r["status"]) for r in rows] == [
+        (True, "", "invalid"),
+        (False, rows[1]["merchant_key"], "pending"),
+    ]
+    assert "row 1: descriptor longer than 500 characters" in result.stderr
+    assert [len(row[0]) <= 500 for row in await db_slice.mappings()] == [True]

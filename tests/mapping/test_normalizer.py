@@ -183,3 +183,8 @@ def test_throughput_floor() -> None:
     for descriptor in batch:
         normalize(descriptor)
     assert len(batch) / (time.perf_counter() - started) > 5_000
+
+
+def test_an_amazon_order_id_of_letters_then_digits_is_no_merchant_name() -> None:
+    assert merchant_key("AMZN Mktp US*CBAE44223") == "amazon"
+    assert merchant_key("AMZN Mktp US*2K1AB0C9Z") == "amazon"

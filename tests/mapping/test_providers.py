@@ -108,7 +108,7 @@ async def assert_sound(
         assert (rec.provider, rec.model, rec.prompt_version) == (
             "openai_compatible",
             "fake-model",
-            "merchant-map-v1",
+            "merchant-map-v2",
         )
         assert rec.merchants == len(queries)
         assert rec.latency_ms >= 0

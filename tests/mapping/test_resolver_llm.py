@@ -20,7 +20,7 @@ from kamioi.mapping.ledger import DatabaseCallRecorder
 from kamioi.mapping.providers.openai_compatible import OpenAICompatibleProvider
 from kamioi.mapping.resolver import ApprovalPolicy, Resolution, ResolverOptions, resolve_descriptors
 from kamioi.settings import Settings
-from local_stack.standins.llm_server import MADE_UP_TICKER, FakeLLMControl, Mode
+from local_stack.standins.llm_server import MADE_UP_TICKER, TRAP_DESCRIPTORS, FakeLLMControl, Mode
 from tests.mapping.support import DbSlice
 
 # Confident answers with a known ticker may be approved, so the tests can tell a good answer from a
@@ -63,7 +63,7 @@ async def ledger_outcomes(conn: AsyncConnection[Any], recorder: DatabaseCallReco
             (recorder._job_id,),
         )
         rows = await cur.fetchall()
-    assert all(row[1:] == ("fake-model", "merchant-map-v1", len(WORDS)) for row in rows)
+    assert all(row[1:] == ("fake-model", "merchant-map-v2", len(WORDS)) for row in rows)
     return [row[0] for row in rows]
 
 
@@ -154,3 +154,18 @@ async def test_partial_and_invalid_items_leave_the_rest_for_review(
     # The server answers every other merchant (and one nobody asked about, which is dropped).
     answered = {words for words, (tier, _, _) in summary(results).items() if tier == "llm"}
     assert answered == set(sorted(WORDS)[::2])
+
+
+async def test_a_careless_models_brand_inside_a_longer_name_never_gets_approved(
+    aconn: AsyncConnection[Any], fake_llm: FakeLLMControl, provider: OpenAICompatibleProvider
+) -> None:
+    # Dry run: these keys are global (no tag), so nothing is saved and a used stack answers the same.
+    descriptors = [descriptor for descriptor, _, _ in TRAP_DESCRIPTORS]
+
+    results = await resolve_descriptors(aconn, descriptors, provider=provider, save=False, options=TRUSTING)
+
+    assert (await fake_llm.stats())["requests"] == 1  # the model was asked, and named the brands
+    for res, (descriptor, brand_ticker, struck) in zip(results, TRAP_DESCRIPTORS, strict=True):
+        merchant = res.merchant
+        assert (merchant.tier, merchant.status) == ("llm", "pending"), descriptor
+        assert merchant.ticker == (None if struck else brand_ticker), descriptor

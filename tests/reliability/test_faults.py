@@ -29,6 +29,7 @@ from bench.drills.scenarios import (
 from bench.drills.tcp_proxy import TcpProxy
 from kamioi.settings import Settings
 from local_stack.keys import KeyMaterial
+from local_stack.redis_server import LocalRedis
 from local_stack.standins.llm_server import serve_in_thread
 from local_stack.standins.storage_server import serve_in_thread as storage_in_thread
 from local_stack.tokens import access_token_claims, sign
@@ -51,9 +52,7 @@ def relay(settings: Settings) -> Iterator[TcpProxy]:
 
 @pytest.fixture(scope="module")
 def upstash(settings: Settings, work_dir: Path) -> Iterator[UpstashProxyProcess]:
-    proxy = UpstashProxyProcess(
-        f"redis://127.0.0.1:{settings.redis_port}/0", settings.upstash_redis_rest_token, work_dir / "upstash.log"
-    )
+    proxy = UpstashProxyProcess(LocalRedis(settings).url, settings.upstash_redis_rest_token, work_dir / "upstash.log")
     proxy.start()
     yield proxy
     proxy.kill9()

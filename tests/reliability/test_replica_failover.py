@@ -80,9 +80,10 @@ def test_a_lagging_replica_sends_reads_to_the_primary_until_it_catches_up(
     settings: Settings, api: ApiProcess, admin_headers: dict[str, str], replica: LocalReplica
 ) -> None:
     rng = random.Random(2)
-    with psycopg.connect(replica.superuser_url, autocommit=True) as standby, psycopg.connect(
-        settings.db_url, autocommit=True
-    ) as primary:
+    with (
+        psycopg.connect(replica.superuser_url, autocommit=True) as standby,
+        psycopg.connect(settings.db_url, autocommit=True) as primary,
+    ):
         standby.execute("select pg_wal_replay_pause()")
         try:
             # Commits the standby receives but does not replay: its lag grows past the setting.

@@ -18,10 +18,10 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
+from api.cursors import CursorSigner
 from api.main import create_app
-from api.pagination import encode_cursor
 from kamioi.db import postgrest_request
-from kamioi.settings import Settings
+from kamioi.settings import Settings, get_settings
 from tests.reliability.support import SQL_INJECTIONS
 
 pytestmark = pytest.mark.usefixtures("data_untouched")
@@ -32,6 +32,11 @@ REFUSED = frozenset({400, 401, 403, 404, 405, 409, 413, 422})
 # The time-based probes sleep SLEEP_S if they ever run as SQL: compared with the same call on a harmless
 # value, so a slow query on a big database is not mistaken for one.
 SLEEPS, SLEEP_S, HARMLESS = "pg_sleep(3)", 3.0, "harmless value"
+
+
+def signed(scope: str, *key: object) -> str:
+    """A cursor this API signed (the same key from the same settings), carrying the probe."""
+    return CursorSigner.from_settings(get_settings()).encode(scope, key)
 
 
 def body(**fields: Any) -> dict[str, Any]:
@@ -57,7 +62,7 @@ API_CASES: dict[str, tuple[Callable[[str], Request], frozenset[int]]] = {
     "tickers months": (lambda i: ("GET", "/v1/analytics/tickers", {"params": {"months": i}}), REFUSED),
     "imports cursor": (lambda i: ("GET", "/v1/imports", {"params": {"cursor": i}}), REFUSED),
     "imports cursor, well-formed": (
-        lambda i: ("GET", "/v1/imports", {"params": {"cursor": encode_cursor(i, 1)}}),
+        lambda i: ("GET", "/v1/imports", {"params": {"cursor": signed("imports", i, 1)}}),
         REFUSED,
     ),
     "imports limit": (lambda i: ("GET", "/v1/imports", {"params": {"limit": i}}), REFUSED),
@@ -68,10 +73,27 @@ API_CASES: dict[str, tuple[Callable[[str], Request], frozenset[int]]] = {
     "rejections id": (lambda i: ("GET", f"/v1/imports/{quote(i, safe='')}/rejections", {}), REFUSED),
     "rejections cursor": (lambda i: ("GET", "/v1/imports/1/rejections", {"params": {"cursor": i}}), REFUSED),
     "rejections limit": (lambda i: ("GET", "/v1/imports/1/rejections", {"params": {"limit": i}}), REFUSED),
+    "rejections csv id": (lambda i: ("GET", f"/v1/imports/{quote(i, safe='')}/rejections.csv", {}), REFUSED),
+    "rejections csv expires": (
+        lambda i: ("GET", "/v1/imports/1/rejections.csv", {"params": {"expires": i, "signature": "A" * 22}}),
+        REFUSED,
+    ),
+    "rejections csv signature": (
+        lambda i: ("GET", "/v1/imports/1/rejections.csv", {"params": {"expires": "4000000000", "signature": i}}),
+        REFUSED,
+    ),
     "job id": (lambda i: ("GET", f"/v1/jobs/{quote(i, safe='')}", {}), REFUSED),
+    "jobs state": (lambda i: ("GET", "/v1/jobs", {"params": {"state": i}}), REFUSED),
+    "jobs kind": (lambda i: ("GET", "/v1/jobs", {"params": {"state": "failed", "kind": i}}), REFUSED),
+    "jobs cursor": (lambda i: ("GET", "/v1/jobs", {"params": {"state": "failed", "cursor": i}}), REFUSED),
+    "jobs cursor, well-formed": (
+        lambda i: ("GET", "/v1/jobs", {"params": {"state": "failed", "cursor": signed("jobs:failed:", i)}}),
+        REFUSED,
+    ),
+    "jobs limit": (lambda i: ("GET", "/v1/jobs", {"params": {"state": "failed", "limit": i}}), REFUSED),
     "pending cursor": (lambda i: ("GET", "/v1/mappings/pending", {"params": {"cursor": i}}), REFUSED),
     "pending cursor, well-formed": (
-        lambda i: ("GET", "/v1/mappings/pending", {"params": {"cursor": encode_cursor(VALID_AT, i)}}),
+        lambda i: ("GET", "/v1/mappings/pending", {"params": {"cursor": signed("pending", VALID_AT, i)}}),
         REFUSED,
     ),
     "pending limit": (lambda i: ("GET", "/v1/mappings/pending", {"params": {"limit": i}}), REFUSED),
@@ -197,7 +219,14 @@ def covered_inputs() -> set[tuple[str, str]]:
         "rejections id": ("/v1/imports/{import_id}/rejections", "import_id"),
         "rejections cursor": ("/v1/imports/{import_id}/rejections", "cursor"),
         "rejections limit": ("/v1/imports/{import_id}/rejections", "limit"),
+        "rejections csv id": ("/v1/imports/{import_id}/rejections.csv", "import_id"),
+        "rejections csv expires": ("/v1/imports/{import_id}/rejections.csv", "expires"),
+        "rejections csv signature": ("/v1/imports/{import_id}/rejections.csv", "signature"),
         "job id": ("/v1/jobs/{job_id}", "job_id"),
+        "jobs state": ("/v1/jobs", "state"),
+        "jobs kind": ("/v1/jobs", "kind"),
+        "jobs cursor": ("/v1/jobs", "cursor"),
+        "jobs limit": ("/v1/jobs", "limit"),
         "pending cursor": ("/v1/mappings/pending", "cursor"),
         "pending limit": ("/v1/mappings/pending", "limit"),
         "review id": ("/v1/mappings/{mapping_id}/review", "mapping_id"),

@@ -1,8 +1,9 @@
 """The offline provider: the catalog and trigram similarity, deterministic, no network, no key.
 
 It answers only for merchants it can tie to a catalog entry (its key or an alias, exactly or at or
-above the similarity threshold) and then proposes that entry's company and ticker. A merchant it
-does not know gets no answer at all, so it goes to admin review: it never invents a ticker.
+above the similarity threshold, unless the partial-name guard blocks the similar spelling) and then
+proposes that entry's company and ticker. A merchant it does not know gets no answer at all, so it
+goes to admin review: it never invents a ticker.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 from kamioi.mapping.catalog import alias_forms, load_catalog
+from kamioi.mapping.guard import blocks_similarity
+from kamioi.mapping.normalizer import place_names
 from kamioi.mapping.providers.base import CATEGORIES, MerchantQuery, MerchantSuggestion
 from kamioi.mapping.trigram import trigrams
 
@@ -50,12 +54,19 @@ class OfflineProvider:
         # Sorted so ties always go the same way, whatever order the catalog was read in.
         self._merchants = sorted((m for m in merchants if m.category in CATEGORIES), key=lambda m: m.merchant_key)
         self._exact: dict[str, KnownMerchant] = {}
+        self._merchant_by_key = {merchant.merchant_key: merchant for merchant in self._merchants}
         self._by_trigram: dict[str, list[tuple[KnownMerchant, str]]] = {}
+        # The same spellings by number, for match(): counting small ints is what makes it fast.
+        self._spellings: list[tuple[KnownMerchant, str, int]] = []  # merchant, form, trigram count
+        self._postings: dict[str, list[int]] = {}
         for merchant in self._merchants:
             for form in merchant.forms:
                 self._exact.setdefault(form, merchant)
-                for gram in trigrams(form):
+                grams = trigrams(form)
+                for gram in grams:
                     self._by_trigram.setdefault(gram, []).append((merchant, form))
+                    self._postings.setdefault(gram, []).append(len(self._spellings))
+                self._spellings.append((merchant, form, len(grams)))
         digest = hashlib.sha256(repr([(m.merchant_key, m.ticker, m.forms) for m in self._merchants]).encode())
         # The model name says which catalog answered, so mappings from different catalogs differ.
         self.model = f"catalog-{digest.hexdigest()[:10]}"
@@ -97,17 +108,23 @@ class OfflineProvider:
         grams = trigrams(merchant_key)
         if not grams:
             return None
-        shared: Counter[tuple[str, str]] = Counter()
-        candidates: dict[tuple[str, str], KnownMerchant] = {}
-        for gram in grams:
-            for merchant, form in self._by_trigram.get(gram, ()):
-                shared[(merchant.merchant_key, form)] += 1
-                candidates[(merchant.merchant_key, form)] = merchant
+        counts = Counter(chain.from_iterable(self._postings.get(gram, ()) for gram in grams))
+        # similarity >= threshold needs shared >= threshold * |grams| (the union is at least |grams|).
+        need = self._threshold * len(grams)
+        candidates = sorted(
+            (merchant.merchant_key, form, count, size)
+            for spelling, count in counts.items()
+            if count >= need
+            for merchant, form, size in (self._spellings[spelling],)
+        )
         best: OfflineMatch | None = None
-        for (key, form), count in sorted(shared.items()):
-            score = count / (len(grams) + len(trigrams(form)) - count)
-            if score >= self._threshold and (best is None or score > best.similarity):
-                best = OfflineMatch(candidates[(key, form)], score, form)
+        places = place_names()
+        for key, form, count, size in candidates:
+            score = count / (len(grams) + size - count)
+            if score < self._threshold or (best is not None and score <= best.similarity):
+                continue
+            if not blocks_similarity(merchant_key, form, places):
+                best = OfflineMatch(self._merchant_by_key[key], score, form)
         return best
 
     def closest_distinct_merchants(self) -> float:

@@ -3,6 +3,8 @@
 import json
 from urllib.parse import unquote_to_bytes
 
+from local_stack.standins.upstash_proxy.unsupported import Unsupported, enforce
+
 Command = list[bytes]
 
 # Commands that change the state of the pooled connection they run on (database, transaction,
@@ -72,4 +74,7 @@ def _checked(command: Command) -> Command:
     if command[0].upper() in CONNECTION_STATE_COMMANDS:
         name = command[0].decode(errors="replace")
         raise InvalidRequest(f"ERR Command is not available: '{name}'")
-    return command
+    try:
+        return enforce(command)
+    except Unsupported as error:
+        raise InvalidRequest(str(error)) from error

@@ -14,3 +14,5 @@ class ProxyConfig:
     connect_timeout: float = 1.0
     # Upper bound for one round trip; also caps blocking commands such as BLPOP.
     command_timeout: float = 10.0
+    # Longest wait for the state an Upstash-Sync-Token names; only a token this proxy never issued waits it out.
+    sync_wait_timeout: float = 5.0

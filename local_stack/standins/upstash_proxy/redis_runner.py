@@ -37,6 +37,8 @@ class RedisRunner:
     def __init__(self, pool: BlockingConnectionPool) -> None:
         self._pool = pool
         self._scripts = ScriptRegistry()
+        # Command name -> whether redis-server flags it read-only; only names it knows (~240) are kept.
+        self._read_only: dict[bytes, bool] = {}
 
     @classmethod
     def from_config(cls, config: ProxyConfig) -> "RedisRunner":
@@ -73,6 +75,21 @@ class RedisRunner:
             raise TransactionAborted(reason)
         return [self._scripts.present(c, r) for c, r in zip(commands, outcome, strict=True)]
 
+    async def writes_in(self, commands: Sequence[Command]) -> int:
+        """How many of the commands may have written (redis-server's own ``readonly`` flag says which did not).
+
+        Asked per command name with COMMAND INFO, once per name: the whole COMMAND table is ~200 KB, and
+        parsing it when a restarted proxy took its first burst of requests delayed them by seconds.
+        """
+        unknown = sorted({command[0].lower() for command in commands} - self._read_only.keys())
+        if unknown:
+            (infos,) = await self._round_trip([[b"COMMAND", b"INFO", *unknown]])
+            if isinstance(infos, list):
+                for name, info in zip(unknown, infos, strict=False):
+                    if isinstance(info, list):  # nil for a name redis-server does not know
+                        self._read_only[name] = _read_only_flag(info)
+        return sum(not self._read_only.get(command[0].lower(), False) for command in commands)
+
     async def _round_trip(self, commands: Sequence[Command]) -> list[RedisReply]:
         async with self._connection() as connection:
             await connection.send_packed_command(connection.pack_commands(commands))
@@ -99,3 +116,9 @@ async def _read_reply(connection: AbstractConnection) -> RedisReply:
     except ResponseError as error:
         return error
     return reply
+
+
+def _read_only_flag(entry: list[RedisReply]) -> bool:
+    """An entry of COMMAND INFO is [name, arity, flags, ...]."""
+    flags = entry[2] if len(entry) > 2 else None
+    return isinstance(flags, list) and b"readonly" in flags

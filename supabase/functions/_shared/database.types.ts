@@ -139,6 +139,8 @@ export type Database = {
           "sort": string | null;
           "started_at": string | null;
           "state": string;
+          "storage_bucket": string | null;
+          "storage_path": string | null;
           "updated_at": string;
         };
         ComputedFields: never;
@@ -162,6 +164,8 @@ export type Database = {
           "sort"?: string | null;
           "started_at"?: string | null;
           "state"?: string;
+          "storage_bucket"?: string | null;
+          "storage_path"?: string | null;
           "updated_at"?: string;
         };
         Update: {
@@ -184,6 +188,8 @@ export type Database = {
           "sort"?: string | null;
           "started_at"?: string | null;
           "state"?: string;
+          "storage_bucket"?: string | null;
+          "storage_path"?: string | null;
           "updated_at"?: string;
         };
         Relationships: [];
@@ -496,6 +502,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -523,6 +530,7 @@ export type Database = {
           "merchant_name": string;
           "model"?: string | null;
           "next_attempt_at"?: string | null;
+          "note"?: string | null;
           "prompt_version"?: string | null;
           "provider_attempts"?: number;
           "provider_error"?: string | null;
@@ -549,6 +557,7 @@ export type Database = {
           "merchant_name"?: string;
           "model"?: string | null;
           "next_attempt_at"?: string | null;
+          "note"?: string | null;
           "prompt_version"?: string | null;
           "provider_attempts"?: number;
           "provider_error"?: string | null;
@@ -748,6 +757,37 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "admin_correct_transaction": {
+        Args: {
+          "p_amount"?: number;
+          "p_id": number;
+          "p_merchant_key"?: string;
+          "p_new_txn_date"?: string;
+          "p_txn_date": string;
+        };
+        Returns: {
+          "allocation_lot": number;
+          "amount": number;
+          "created_at": string;
+          "descriptor": string;
+          "id": number;
+          "import_job_id": number | null;
+          "import_line": number | null;
+          "mapping_id": number | null;
+          "merchant_key": string | null;
+          "round_up": number;
+          "status": string;
+          "txn_date": string;
+          "updated_at": string;
+          "user_id": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "transactions";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "admin_list_mappings": {
         Args: {
           "p_admin_approved"?: boolean;
@@ -779,6 +819,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -949,6 +990,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -1001,6 +1043,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;
@@ -1036,6 +1079,7 @@ export type Database = {
           "merchant_name": string;
           "model": string | null;
           "next_attempt_at": string | null;
+          "note": string | null;
           "prompt_version": string | null;
           "provider_attempts": number;
           "provider_error": string | null;

@@ -38,6 +38,23 @@ async function statsFromDatabase(): Promise<unknown> {
   }
 }
 
+/**
+ * Runs `check` while no write can change the stats: on a used stack the worker may be investing
+ * between the handler's read and statsFromDatabase(). An EXCLUSIVE lock on the tables the stats count
+ * lets every read through and holds writers back until `check` is done.
+ */
+async function withStatsHeldStill(check: () => Promise<void>): Promise<void> {
+  const sql = superuserDb();
+  try {
+    await sql.begin(async (tx) => {
+      await tx`lock table public.llm_mappings, public.transactions, public.allocations in exclusive mode`;
+      await check();
+    });
+  } finally {
+    await sql.end();
+  }
+}
+
 Deno.test("dashboard", async (t) => {
   const ctx = createContext(readEdgeConfig());
   const dashboard = createDashboardHandler(ctx);
@@ -47,25 +64,29 @@ Deno.test("dashboard", async (t) => {
   const storedEntry = async () => JSON.parse((await ctx.redis.get<string>(DASHBOARD_CACHE_KEY))!);
 
   try {
-    await t.step("a miss falls back to dashboard_stats() and fills the API's entry", async () => {
-      await ctx.redis.del(DASHBOARD_CACHE_KEY);
-      await ctx.redis.set(STATS_VERSION_KEY, "1732000000000000000");
-      const before = Date.now() / 1000;
-      const response = await get();
-      assert.equal(response.status, 200);
-      assert.equal(response.headers.get("X-Cache"), "miss");
-      const body = await response.json();
-      assert.deepEqual(body.value, await statsFromDatabase());
+    await t.step(
+      "a miss falls back to dashboard_stats() and fills the API's entry",
+      () =>
+        withStatsHeldStill(async () => {
+          await ctx.redis.del(DASHBOARD_CACHE_KEY);
+          await ctx.redis.set(STATS_VERSION_KEY, "1732000000000000000");
+          const before = Date.now() / 1000;
+          const response = await get();
+          assert.equal(response.status, 200);
+          assert.equal(response.headers.get("X-Cache"), "miss");
+          const body = await response.json();
+          assert.deepEqual(body.value, await statsFromDatabase());
 
-      const stored = await storedEntry();
-      assert.deepEqual(Object.keys(stored).sort(), ["t", "v", "value"]);
-      assert.equal(stored.v, "1732000000000000000");
-      assert.ok(stored.t >= before && stored.t <= Date.now() / 1000);
-      assert.deepEqual(stored.value, body.value);
-      assert.equal(Date.parse(body.computed_at), Math.floor(stored.t * 1000));
-      const ttl = await ctx.redis.ttl(DASHBOARD_CACHE_KEY);
-      assert.ok(ttl > STATS_TTL_S && ttl <= STATS_TTL_S + STATS_STALE_S, `ttl ${ttl}`);
-    });
+          const stored = await storedEntry();
+          assert.deepEqual(Object.keys(stored).sort(), ["t", "v", "value"]);
+          assert.equal(stored.v, "1732000000000000000");
+          assert.ok(stored.t >= before && stored.t <= Date.now() / 1000);
+          assert.deepEqual(stored.value, body.value);
+          assert.equal(Date.parse(body.computed_at), Math.floor(stored.t * 1000));
+          const ttl = await ctx.redis.ttl(DASHBOARD_CACHE_KEY);
+          assert.ok(ttl > STATS_TTL_S && ttl <= STATS_TTL_S + STATS_STALE_S, `ttl ${ttl}`);
+        }),
+    );
 
     await t.step("a hit serves the API's entry without the database", async () => {
       // A value the database cannot produce proves where the answer came from.
@@ -75,13 +96,17 @@ Deno.test("dashboard", async (t) => {
       assert.deepEqual((await response.json()).value, { written_by: "admin api" });
     });
 
-    await t.step("an entry of an older stats version is a miss", async () => {
-      await writeApiStatsEntry(ctx.redis, { written_by: "admin api" }, { version: "1" });
-      const response = await get();
-      assert.equal(response.headers.get("X-Cache"), "miss");
-      assert.deepEqual((await response.json()).value, await statsFromDatabase());
-      assert.equal((await storedEntry()).v, "1732000000000000000");
-    });
+    await t.step(
+      "an entry of an older stats version is a miss",
+      () =>
+        withStatsHeldStill(async () => {
+          await writeApiStatsEntry(ctx.redis, { written_by: "admin api" }, { version: "1" });
+          const response = await get();
+          assert.equal(response.headers.get("X-Cache"), "miss");
+          assert.deepEqual((await response.json()).value, await statsFromDatabase());
+          assert.equal((await storedEntry()).v, "1732000000000000000");
+        }),
+    );
 
     await t.step("an entry past the TTL is a miss", async () => {
       await writeApiStatsEntry(ctx.redis, { written_by: "admin api" }, { ageS: STATS_TTL_S + 1 });
@@ -98,13 +123,17 @@ Deno.test("dashboard", async (t) => {
       await response.body?.cancel();
     });
 
-    await t.step("a malformed entry is a miss and is replaced", async () => {
-      await ctx.redis.set(DASHBOARD_CACHE_KEY, "{not json");
-      const response = await get();
-      assert.equal(response.headers.get("X-Cache"), "miss");
-      assert.deepEqual((await response.json()).value, await statsFromDatabase());
-      assert.deepEqual((await storedEntry()).value, await statsFromDatabase());
-    });
+    await t.step(
+      "a malformed entry is a miss and is replaced",
+      () =>
+        withStatsHeldStill(async () => {
+          await ctx.redis.set(DASHBOARD_CACHE_KEY, "{not json");
+          const response = await get();
+          assert.equal(response.headers.get("X-Cache"), "miss");
+          assert.deepEqual((await response.json()).value, await statsFromDatabase());
+          assert.deepEqual((await storedEntry()).value, await statsFromDatabase());
+        }),
+    );
 
     await t.step("ETag revalidation answers 304 with no body", async () => {
       const first = await get();
@@ -186,12 +215,13 @@ Deno.test("dashboard still answers from the database when Upstash is down", asyn
     upstashUrl: `http://127.0.0.1:${closedPort()}`,
   });
   try {
-    const response = await call(createDashboardHandler(ctx), "dashboard", {
-      token: await kamioiToken("admin"),
+    const token = await kamioiToken("admin");
+    await withStatsHeldStill(async () => {
+      const response = await call(createDashboardHandler(ctx), "dashboard", { token });
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("X-Cache"), "bypass");
+      assert.deepEqual((await response.json()).value, await statsFromDatabase());
     });
-    assert.equal(response.status, 200);
-    assert.equal(response.headers.get("X-Cache"), "bypass");
-    assert.deepEqual((await response.json()).value, await statsFromDatabase());
   } finally {
     await ctx.rpc.close();
   }

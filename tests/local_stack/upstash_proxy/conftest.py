@@ -1,5 +1,6 @@
 """A real redis-server and the proxy as a real uvicorn subprocess, shared by the whole session."""
 
+import os
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from upstash_redis.asyncio import Redis as AsyncRedis
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "proxy-test-token"
+REDIS_PASSWORD = "proxy-test-redis-password"
 STARTUP_TIMEOUT_S = 15.0
 
 
@@ -49,7 +51,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def redis_answers(port: int) -> bool:
     try:
-        return bool(redis_py.Redis(port=port, socket_connect_timeout=0.2).ping())
+        return bool(redis_py.Redis(port=port, password=REDIS_PASSWORD, socket_connect_timeout=0.2).ping())
     except redis_py.ConnectionError:
         return False
 
@@ -62,13 +64,14 @@ def proxy_answers(url: str) -> bool:
     return True
 
 
-def start_proxy(redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_proxy(redis_url: str, *extra_args: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = [
         sys.executable, "-m", "local_stack.standins.upstash_proxy",
-        "--host", "127.0.0.1", "--port", str(port), "--redis-url", redis_url, "--token", TOKEN,
+        "--host", "127.0.0.1", "--port", str(port), "--token", TOKEN, *extra_args,
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO_ROOT)
+    # As `kamioi up` starts it: the URL, with redis-server's password, through the environment.
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, "REDIS_URL": redis_url})
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: proxy_answers(url), process, "upstash proxy")
@@ -86,6 +89,7 @@ def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    command += ["--requirepass", REDIS_PASSWORD]
     process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL)
     try:
         wait_until(lambda: redis_answers(port), process, "redis-server")
@@ -96,7 +100,7 @@ def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 @pytest.fixture(scope="session")
 def proxy_url(redis_port: int) -> Iterator[str]:
-    process, url = start_proxy(f"redis://127.0.0.1:{redis_port}/0")
+    process, url = start_proxy(f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_port}/0")
     yield url
     stop(process)
 
@@ -112,6 +116,11 @@ def proxy_without_redis_url() -> Iterator[str]:
 @pytest.fixture
 def proxy_token() -> str:
     return TOKEN
+
+
+@pytest.fixture
+def redis_password() -> str:
+    return REDIS_PASSWORD
 
 
 @pytest.fixture
