@@ -291,6 +291,16 @@ begin
   returning id into v_sweep;
   perform set_config('kamioi.quiet_user_broadcasts', 'on', true);
 
+  -- The temp tables below, declared for plpgsql_check (a string constant: nothing at run time).
+  perform 'PRAGMA:TABLE: sweep_locked (id bigint, txn_date date, user_id uuid, round_up numeric(12, 2), merchant_key text)';
+  perform 'PRAGMA:TABLE: sweep_merchants (merchant_key text, mapped text, fallback_reason text)';
+  perform 'PRAGMA:TABLE: sweep_ready (id bigint, txn_date date, user_id uuid, round_up numeric(12, 2), ticker text, action text)';
+  perform 'PRAGMA:TABLE: sweep_users (user_id uuid, multiplier smallint)';
+  perform 'PRAGMA:TABLE: sweep_taken (id bigint, txn_date date, user_id uuid, round_up numeric(12, 2), ticker text, action text, multiplier smallint, swept boolean)';
+  perform 'PRAGMA:TABLE: sweep_moved (user_id uuid, ticker text, round_up numeric, multiplier smallint, swept boolean)';
+  perform 'PRAGMA:TABLE: sweep_pos (ticker text, user_id uuid, notional numeric, round_ups integer)';
+  perform 'PRAGMA:TABLE: sweep_tickers (ticker text, notional numeric, ordered boolean)';
+
   -- The ready rows, read without locks: the UPDATE below takes only rows still `mapped` when it
   -- reaches them, and the positions come from what it changed (locking a million rows first would
   -- write every one of them twice).

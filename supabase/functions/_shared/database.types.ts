@@ -777,6 +777,7 @@ export type Database = {
           "merchant_key": string | null;
           "round_up": number;
           "status": string;
+          "sweep_id": number | null;
           "txn_date": string;
           "updated_at": string;
           "user_id": string;
