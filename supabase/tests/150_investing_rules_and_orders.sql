@@ -6,7 +6,7 @@
 -- own) and transactions.sweep_id is the engine's, refused to the Data API.
 begin;
 \ir _helpers.psql
-select plan(37);
+select plan(38);
 
 -- Fixtures, as the engine writes them (privileged).
 insert into private.sweeps (id, min_notional) overriding system value values (900000001, 1);
@@ -43,6 +43,11 @@ select is((select status from public.transactions where id = 9150000000002), 'in
   'the quote engine buys a lot for the other row (setup)');
 select throws_ok($$update public.transactions set sweep_id = 900000001 where id = 9150000000002$$,
   '23514', null, 'postgres: a row with an open lot of its own cannot be swept as well (invested twice)');
+
+-- The minute's sweep is background work: a user's import or export is claimed before it.
+select private.enqueue_job_once('invest.sweep');
+select results_eq($$select distinct lane from private.job_queue where kind = 'invest.sweep' and state = 'queued'$$,
+  array['background'], 'sweeps run in the background lane');
 
 -- anon
 select tests.authenticate_as_anon();
