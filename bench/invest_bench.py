@@ -17,6 +17,18 @@ Exactly-once is checked after every job run (allocations = invested transactions
 no transaction twice, holdings = the sum of allocations, and for a finished run no mapped row left
 and the same count and totals as the bare rows).
 
+--sweep mode (issue 21: round-ups to broker orders): for each of --sweep-sizes (ascending; the bench
+transactions are topped up between sizes), all of them mapped and every user over the default $5
+threshold, paired in one run:
+1. a bare INSERT ... SELECT of one row per swept round-up (transaction, date, user, ticker, notional)
+   into an unindexed-beyond-its-pk bench table, from the same mapped rows joined to the approved mapping;
+2. the sweep job's code path (jobs.sweep.SweepRun in this process, the worker's) against the broker
+   stand-in on a thread: the sweep statement, one notional order per ticker placed through alpaca-py,
+   the trade events consumed and every fill split into allocations; timed to the last order filled
+   and allocated. This process's RSS is sampled every 50 ms during the run (it is the worker).
+Checked after each: every bench round-up invested, every order filled, users + house = each fill.
+Sweep tables are emptied first: run it on a throwaway stack only.
+
 --holdings mode (after the default mode, whose allocations give every user their holdings):
 db_bench's transaction generator (bench/db_bench.py) topped up to --transactions, then db_bench's
 pgbench harness as `authenticator` with the PostgREST preamble: a user's holdings read (RLS only, and
@@ -56,10 +68,13 @@ from bench.db_bench import USER_ID_SQL, Timing, ensure_users, log
 from jobs import queue
 from jobs.inline import InlineRun
 from jobs.invest import INVEST_CHUNK, INVEST_KIND
+from jobs.sweep import SweepRun
+from kamioi.broker import Broker
 from kamioi.db import connect
 from kamioi.prices.sample import SampleProvider, sample_prices
 from kamioi.prices.store import HoldPolicy, record_answers
 from kamioi.settings import Settings, get_settings
+from local_stack.standins.broker_server import serve_in_thread
 
 CHUNK_ROWS = 1_000_000  # rows per generating statement
 MERCHANT_PREFIX = "invbench "
@@ -116,8 +131,9 @@ def seed_prices(settings: Settings, tickers: list[str]) -> None:
     """Fresh sample quotes through the real store, so the bare insert and the job price alike."""
 
     async def run() -> None:
-        policy = HoldPolicy(dt.timedelta(seconds=settings.price_max_age_s), settings.price_retry_base_s,
-                            settings.price_retry_max_s)
+        policy = HoldPolicy(
+            dt.timedelta(seconds=settings.price_max_age_s), settings.price_retry_base_s, settings.price_retry_max_s
+        )
         async with await AsyncConnection.connect(settings.db_url, prepare_threshold=None, autocommit=True) as conn:
             await record_answers(conn, await SampleProvider().quotes(tickers), policy)
 
@@ -134,7 +150,7 @@ def mapped_rows_sql(first: int, count: int, users: int) -> str:
     )
     insert into public.transactions (user_id, txn_date, descriptor, merchant_key, amount, round_up, status,
                                      mapping_id)
-    select {USER_ID_SQL.format(n=f'1 + g % {users}')}, current_date - (((g / {users}) * 3 + g) % {DAYS})::int,
+    select {USER_ID_SQL.format(n=f"1 + g % {users}")}, current_date - (((g / {users}) * 3 + g) % {DAYS})::int,
            'POS ' || upper(m.keys[x.i]), m.keys[x.i], a.amount, ceil(a.amount) - a.amount, 'mapped', m.ids[x.i]
     from m, generate_series({first}::bigint, {first + count - 1}) as g,
          lateral (select 1 + ((g / {users}) * 37 + (g % {users}) * 11) % m.n as i) as x,
@@ -184,8 +200,9 @@ def setup(settings: Settings, rows: int, users: int, merchants: int) -> None:
             log(f"{not_mapped:,} of {have:,} bench transactions are not mapped: putting them back")
             put_back(conn)
         with niced(conn):
-            db_bench.top_up(conn, "mapped transactions", have, rows,
-                            lambda first, count: mapped_rows_sql(first, count, users))
+            db_bench.top_up(
+                conn, "mapped transactions", have, rows, lambda first, count: mapped_rows_sql(first, count, users)
+            )
         conn.execute("select private.compact_stats()")
         conn.commit()
         log("vacuum analyze")
@@ -228,12 +245,12 @@ class Run:
 def bare_insert(conn: psycopg.Connection[Any], settings: Settings) -> Run:
     conn.execute("create schema if not exists bench")
     conn.execute(f"drop table if exists {BARE_TABLE}")
-    conn.execute(f"create table {BARE_TABLE} (like public.allocations including defaults including identity"
-                 " including indexes)")
+    conn.execute(
+        f"create table {BARE_TABLE} (like public.allocations including defaults including identity including indexes)"
+    )
     conn.commit()
     started = time.perf_counter()
-    cur = conn.execute(BARE_INSERT, {"fallback": settings.invest_fallback_ticker,
-                                     "max_age": settings.price_max_age_s})
+    cur = conn.execute(BARE_INSERT, {"fallback": settings.invest_fallback_ticker, "max_age": settings.price_max_age_s})
     conn.commit()
     seconds = time.perf_counter() - started
     row = conn.execute(TOTALS.format(table=BARE_TABLE, where="")).fetchone()
@@ -244,8 +261,9 @@ def bare_insert(conn: psycopg.Connection[Any], settings: Settings) -> Run:
 
 
 # 2. The job -------------------------------------------------------------------------------------
-def run_job(conn: psycopg.Connection[Any], settings: Settings, chunk_rows: int,
-            max_seconds: float | None = None) -> tuple[float, str | None]:
+def run_job(
+    conn: psycopg.Connection[Any], settings: Settings, chunk_rows: int, max_seconds: float | None = None
+) -> tuple[float, str | None]:
     """Queue allocations.invest and run it here (InlineRun: the worker's code path). After max_seconds
     the run is asked to stop, which it does after its current chunk (handed back, as on SIGTERM)."""
     conn.execute("delete from private.job_queue where kind = %s and state = 'queued'", (INVEST_KIND,))
@@ -280,19 +298,27 @@ def check_exactly_once(conn: psycopg.Connection[Any]) -> dict[str, Any]:
            (select sum(shares) from public.holdings) = (select sum(shares) from public.allocations)
     """).fetchone()
     assert row is not None
-    totals = conn.execute(TOTALS.format(table="public.allocations",
-                                        where=f"where mapping_id in ({BENCH_MAPPINGS})")).fetchone()
+    totals = conn.execute(
+        TOTALS.format(table="public.allocations", where=f"where mapping_id in ({BENCH_MAPPINGS})")
+    ).fetchone()
     assert totals is not None
     conn.commit()
-    result = {"allocations": row[0], "invested_with_round_up": row[1], "mapped_left": row[2],
-              "transactions_twice": row[3], "holdings_lots_match": row[4], "holdings_shares_match": row[5],
-              "totals": [str(v) for v in totals]}
+    result = {
+        "allocations": row[0],
+        "invested_with_round_up": row[1],
+        "mapped_left": row[2],
+        "transactions_twice": row[3],
+        "holdings_lots_match": row[4],
+        "holdings_shares_match": row[5],
+        "totals": [str(v) for v in totals],
+    }
     result["ok"] = row[0] == row[1] and row[3] == 0 and bool(row[4]) and bool(row[5])
     return result
 
 
-def job_run(conn: psycopg.Connection[Any], settings: Settings, chunk_rows: int,
-            max_seconds: float) -> tuple[Run, dict[str, Any]]:
+def job_run(
+    conn: psycopg.Connection[Any], settings: Settings, chunk_rows: int, max_seconds: float
+) -> tuple[Run, dict[str, Any]]:
     seconds, state = run_job(conn, settings, chunk_rows, max_seconds)
     assert state in ("succeeded", "queued"), state
     check = check_exactly_once(conn)
@@ -335,11 +361,11 @@ def explain_chunk(settings: Settings, rows: int) -> dict[str, Any]:
     plans = [n for n in notices if n.startswith("duration:")]
     triggers = [
         {"trigger": m["name"], "ms": float(m["ms"]), "calls": int(m["calls"])}
-        for plan in plans if "CTE bought" in plan  # the inner statement's plan carries the trigger lines
+        for plan in plans
+        if "CTE bought" in plan  # the inner statement's plan carries the trigger lines
         for m in TRIGGER_LINE.finditer(plan)
     ]
-    return {"rows": rows, "seconds": seconds, "result": list(row or ()), "plans": plans,
-            "triggers": triggers}
+    return {"rows": rows, "seconds": seconds, "result": list(row or ()), "plans": plans, "triggers": triggers}
 
 
 # 4. Holdings read -------------------------------------------------------------------------------
@@ -375,8 +401,13 @@ def holdings_data(settings: Settings, transactions: int, users: int) -> dict[str
         _, have = db_bench.current_totals(conn)
         started = time.perf_counter()
         with niced(conn):
-            db_bench.top_up(conn, "transactions", have, transactions,
-                            lambda first, count: db_bench.transaction_rows_sql(first, count, users))
+            db_bench.top_up(
+                conn,
+                "transactions",
+                have,
+                transactions,
+                lambda first, count: db_bench.transaction_rows_sql(first, count, users),
+            )
         generated_s = time.perf_counter() - started
         conn.execute("select private.compact_stats()")
         conn.commit()
@@ -391,9 +422,15 @@ def holdings_data(settings: Settings, transactions: int, users: int) -> dict[str
         conn.commit()
     if row[3] < users:
         log(f"only {row[3]:,} of {users:,} users have holdings: run the default mode (it invests) first")
-    return {"generated_rows": max(0, transactions - have), "generated_s": generated_s,
-            "transactions": row[0], "allocations": row[1], "holdings": row[2], "users_with_holdings": row[3],
-            "holdings_per_user": [row[4], row[5], row[6]]}
+    return {
+        "generated_rows": max(0, transactions - have),
+        "generated_s": generated_s,
+        "transactions": row[0],
+        "allocations": row[1],
+        "holdings": row[2],
+        "users_with_holdings": row[3],
+        "holdings_per_user": [row[4], row[5], row[6]],
+    }
 
 
 def bench_holdings(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -416,8 +453,9 @@ def exactly_once(bare: Run, job: Run, check: dict[str, Any]) -> str:
     return "yes, same rows as bare" if job.totals == bare.totals else "yes, but totals differ from bare"
 
 
-def invest_report(sizes: dict[str, int], pairs: list[tuple[Run, Run, dict[str, Any]]],
-                  explains: list[dict[str, Any]]) -> str:
+def invest_report(
+    sizes: dict[str, int], pairs: list[tuple[Run, Run, dict[str, Any]]], explains: list[dict[str, Any]]
+) -> str:
     lines = [
         f"Load average when the report was written (the machine is shared): {os.getloadavg()[0]:.2f}.",
         f"Sizes: {sizes['rows']:,} mapped transactions, {sizes['users']:,} users, {sizes['merchants']} merchants.",
@@ -433,9 +471,14 @@ def invest_report(sizes: dict[str, int], pairs: list[tuple[Run, Run, dict[str, A
             f"{exactly_once(bare, job, check)} |",
         ]
     for explain in explains:
-        lines += ["", f"One chunk of {explain['rows']:,} rows under auto_explain: "
-                      f"{explain['seconds'] * 1000:,.0f} ms (rolled back).", "",
-                  "| trigger | ms | calls |", "|---|---|---|"]
+        lines += [
+            "",
+            f"One chunk of {explain['rows']:,} rows under auto_explain: "
+            f"{explain['seconds'] * 1000:,.0f} ms (rolled back).",
+            "",
+            "| trigger | ms | calls |",
+            "|---|---|---|",
+        ]
         summed: dict[str, list[float]] = {}
         for t in explain["triggers"]:  # row triggers are reported per partition: one line per trigger
             name = re.sub(r" on transactions_\w+$", " on transactions (all partitions)", t["trigger"])
@@ -457,12 +500,15 @@ def holdings_report(result: dict[str, Any]) -> str:
         "| read | clients | txns | tps | median ms | p95 ms | p95 / list_my_transactions p95 |",
         "|---|---|---|---|---|---|---|",
     ]
-    by_clients: dict[int, float] = {r["clients"]: r["timing"].p95 for r in result["pgbench"]
-                                    if r["script"] == "list_my_transactions page 1"}
+    by_clients: dict[int, float] = {
+        r["clients"]: r["timing"].p95 for r in result["pgbench"] if r["script"] == "list_my_transactions page 1"
+    }
     for r in result["pgbench"]:
         t: Timing = r["timing"]
-        lines.append(f"| {r['script']} | {r['clients']} | {r['transactions']:,} | {r['tps']:,.0f} | "
-                     f"{t.median:.2f} | {t.p95:.2f} | {t.p95 / by_clients[r['clients']]:.2f}x |")
+        lines.append(
+            f"| {r['script']} | {r['clients']} | {r['transactions']:,} | {r['tps']:,.0f} | "
+            f"{t.median:.2f} | {t.p95:.2f} | {t.p95 / by_clients[r['clients']]:.2f}x |"
+        )
     return "\n".join(lines)
 
 
@@ -474,11 +520,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--chunk-rows", type=int, default=20_000, help="the job's chunk size (its default)")
     parser.add_argument("--second-chunk-rows", type=int, default=100_000, help="a second job run; 0: none")
     parser.add_argument(
-        "--runs", type=parse_sizes, help="job runs as CHUNK_ROWS,...; default: --chunk-rows and --second-chunk-rows")
-    parser.add_argument("--job-seconds", type=float, default=300.0,
-                        help="ask a job run to stop after this long (it ends its chunk first); 0: no limit")
+        "--runs", type=parse_sizes, help="job runs as CHUNK_ROWS,...; default: --chunk-rows and --second-chunk-rows"
+    )
+    parser.add_argument(
+        "--job-seconds",
+        type=float,
+        default=300.0,
+        help="ask a job run to stop after this long (it ends its chunk first); 0: no limit",
+    )
     parser.add_argument("--explain", type=parse_sizes, default=[20_000], help="auto_explain chunks of ROWS,...")
     parser.add_argument("--holdings", action="store_true", help="the holdings read instead (see above)")
+    parser.add_argument("--sweep", action="store_true", help="the sweep to broker orders instead (see above)")
+    parser.add_argument(
+        "--sweep-sizes", type=parse_sizes, default=[250_000, 1_000_000], help="--sweep: round-ups per run, ROWS,..."
+    )
     parser.add_argument("--transactions", type=int, default=20_000_000, help="--holdings: table size")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=20, help="pgbench duration")
@@ -487,6 +542,159 @@ def parse_args() -> argparse.Namespace:
     if args.runs is None:
         args.runs = [c for c in (args.chunk_rows, args.second_chunk_rows) if c]
     return args
+
+
+# Sweep mode ----------------------------------------------------------------------------------------
+SWEEP_BARE_TABLE = "bench.sweep_bare"
+SWEEP_BARE_INSERT = f"""
+insert into {SWEEP_BARE_TABLE} (transaction_id, txn_date, user_id, ticker, notional)
+select t.id, t.txn_date, t.user_id, coalesce(a.ticker, nullif(%(fallback)s, '')), t.round_up
+from public.transactions as t
+join private.approved_mappings_in_force as a on a.merchant_key = t.merchant_key
+where t.status = 'mapped' and t.round_up > 0 and t.merchant_key like '{MERCHANT_PREFIX}%%'
+"""
+SWEEP_TABLES = (
+    "public.fill_allocations", "private.broker_events", "private.broker_event_cursor", "public.broker_orders",
+    "private.sweep_positions", "private.sweep_carry", "private.sweeps", "private.house_positions",
+)  # fmt: skip
+
+
+class RssSampler:
+    """Peak resident set of this process while a block runs (from /proc/self/status, every 50 ms)."""
+
+    def __init__(self) -> None:
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def now_mb() -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak_mb = max(self.peak_mb, self.now_mb())
+
+    @contextmanager
+    def sampling(self) -> Iterator[None]:
+        self.peak_mb = self.now_mb()
+        thread = threading.Thread(target=self._run, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join()
+
+
+def sweep_put_back(conn: psycopg.Connection[Any]) -> None:
+    """Empty the sweep tables and map the bench transactions again (a throwaway stack only)."""
+    conn.execute("set statement_timeout = 0")
+    for table in SWEEP_TABLES:
+        conn.execute(f"delete from {table}")
+    conn.execute("delete from public.holdings where user_id::text like %s", (BENCH_USERS_LIKE,))
+    conn.execute(
+        f"update public.transactions set status = 'mapped', sweep_id = null"
+        f" where merchant_key like '{MERCHANT_PREFIX}%' and status <> 'mapped'"
+    )
+    conn.execute("delete from private.job_queue where kind in ('invest.sweep', %s) and state = 'queued'",
+                 (INVEST_KIND,))  # fmt: skip
+    conn.commit()
+
+
+def sweep_bare(conn: psycopg.Connection[Any], settings: Settings) -> Run:
+    conn.execute("create schema if not exists bench")
+    conn.execute(f"drop table if exists {SWEEP_BARE_TABLE}")
+    conn.execute(
+        f"create table {SWEEP_BARE_TABLE} (id bigint generated always as identity primary key,"
+        " transaction_id bigint, txn_date date, user_id uuid, ticker text, notional numeric(14, 2))"
+    )
+    conn.commit()
+    started = time.perf_counter()
+    cur = conn.execute(SWEEP_BARE_INSERT, {"fallback": settings.invest_fallback_ticker})
+    conn.commit()
+    seconds = time.perf_counter() - started
+    row = conn.execute(f"select count(*), coalesce(sum(notional), 0) from {SWEEP_BARE_TABLE}").fetchone()
+    assert row is not None
+    conn.execute(f"drop table {SWEEP_BARE_TABLE}")
+    conn.commit()
+    return Run("bare INSERT ... SELECT (one row per swept round-up)", cur.rowcount, seconds, [str(v) for v in row])
+
+
+def sweep_check(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    row = conn.execute(
+        f"""
+        select (select count(*) from public.transactions
+                where merchant_key like '{MERCHANT_PREFIX}%' and status = 'mapped'),
+               (select count(*) from public.broker_orders where status <> 'filled'),
+               (select count(*) from public.broker_orders as o
+                where o.filled_qty <> (select coalesce(sum(a.shares), 0) from public.fill_allocations as a
+                                       where a.broker_order_id = o.id)
+                   or o.filled_amount <> (select coalesce(sum(a.amount), 0) from public.fill_allocations as a
+                                          where a.broker_order_id = o.id)),
+               (select count(*) from public.broker_orders),
+               (select count(*) from public.fill_allocations)
+        """
+    ).fetchone()
+    assert row is not None
+    conn.commit()
+    names = ("still_mapped", "orders_not_filled", "orders_split_inexactly", "orders", "allocations")
+    return dict(zip(names, (int(v) for v in row), strict=True))
+
+
+def sweep_run(conn: psycopg.Connection[Any], settings: Settings, broker_root: str) -> tuple[Run, float, dict[str, Any]]:
+    bench_settings = settings.model_copy(update={"broker_base_url": broker_root, "broker_events_idle_s": 1.0})
+    swept = conn.execute(
+        f"select count(*) from public.transactions where status = 'mapped' and round_up > 0"
+        f" and merchant_key like '{MERCHANT_PREFIX}%'"
+    ).fetchone()
+    assert swept is not None
+    conn.commit()
+    sampler = RssSampler()
+    with psycopg.connect(settings.db_url, autocommit=True, prepare_threshold=None) as job_conn:
+        job_conn.execute("set statement_timeout = 0")
+        run = SweepRun(job_conn, Broker(bench_settings), bench_settings)
+        with sampler.sampling():
+            started = time.perf_counter()
+            run.until_done()
+            seconds = time.perf_counter() - started
+    check = {**sweep_check(conn), "report": run.report.line()}
+    return Run("sweep -> orders -> fills -> allocations", int(swept[0]), seconds, []), sampler.peak_mb, check
+
+
+def bench_sweep(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    results: list[dict[str, Any]] = []
+    with serve_in_thread() as broker_root:
+        for rows in sorted(args.sweep_sizes):
+            with connect(settings.db_url) as conn:
+                sweep_put_back(conn)
+            setup(settings, rows, args.users, args.merchants)
+            with connect(settings.db_url) as conn:
+                log(f"{rows:,}: bare INSERT ... SELECT")
+                bare = sweep_bare(conn, settings)
+                log(f"{bare.rows:,} rows in {bare.seconds:,.1f} s; the sweep")
+                before_mb = RssSampler.now_mb()
+                sweep, peak_mb, check = sweep_run(conn, settings, broker_root)
+                log(f"{sweep.rows:,} round-ups in {sweep.seconds:,.1f} s; {check}")
+            results.append({"rows": rows, "bare": asdict(bare), "sweep": asdict(sweep), "rss_before_mb": before_mb,
+                            "rss_peak_mb": peak_mb, "check": check})  # fmt: skip
+    return {"users": args.users, "merchants": args.merchants, "runs": results}
+
+
+def sweep_report(result: dict[str, Any]) -> str:
+    lines = [
+        f"sweep bench: {result['users']:,} users, {result['merchants']:,} merchants (1 in 10 private: the fund)",
+        f"{'round-ups':>10} {'bare s':>8} {'sweep s':>8} {'ratio':>6} {'RSS before':>11} {'RSS peak':>9}  check",
+    ]
+    for r in result["runs"]:
+        bare, sweep = r["bare"], r["sweep"]
+        lines.append(f"{sweep['rows']:>10,} {bare['seconds']:>8.1f} {sweep['seconds']:>8.1f}"
+                     f" {bare['seconds'] / sweep['seconds']:>5.2f}x {r['rss_before_mb']:>8.0f} MB"
+                     f" {r['rss_peak_mb']:>6.0f} MB"
+                     f"  {r['check']}")  # fmt: skip
+    return "\n".join(lines)
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -503,7 +711,10 @@ def main() -> None:
     if settings.price_api_key:
         raise SystemExit("PRICE_API_KEY is set: this bench invests at the sample prices")
     raw: dict[str, Any]
-    if args.holdings:
+    if args.sweep:
+        raw = bench_sweep(args, settings)
+        text = sweep_report(raw)
+    elif args.holdings:
         result = bench_holdings(args, settings)
         text = holdings_report(result)
         raw = result
@@ -534,14 +745,17 @@ def main() -> None:
         text = invest_report(sizes, pairs, explains)
         for explain in explains:
             print("\n\n".join(explain["plans"]))
-        raw = {"sizes": sizes, "runs": [{"bare": asdict(b), "job": asdict(j), "check": c} for b, j, c in pairs],
-               "explain": explains}
+        raw = {
+            "sizes": sizes,
+            "runs": [{"bare": asdict(b), "job": asdict(j), "check": c} for b, j, c in pairs],
+            "explain": explains,
+        }
     print(text)
     if args.json:
-        args.json.write_text(json.dumps(raw, default=lambda v: v.samples_ms if isinstance(v, Timing) else str(v),
-                                        indent=1))
+        args.json.write_text(
+            json.dumps(raw, default=lambda v: v.samples_ms if isinstance(v, Timing) else str(v), indent=1)
+        )
 
 
 if __name__ == "__main__":
     main()
-

@@ -29,6 +29,7 @@ HANDLER_MODULES = (
     "jobs.reask_merchants",
     "jobs.link_transactions",
     "jobs.invest",
+    "jobs.sweep",
     "jobs.correct_allocations",
     "jobs.exports",
     "jobs.backfill_rollups",

@@ -1,5 +1,5 @@
 """What the jobs did, read back for an operator: an import's outcome (mapped, invested, its top
-merchants), a user's holdings and the investing dashboard. `kamioi demo`
+merchants), a user's holdings and the investing overview. `kamioi demo`
 prints these; each is one query, so a command holds no SQL of its own."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ class ImportOutcome:
     merchants_mapped: int
     round_up: Decimal
     invested: int  # transactions
-    allocated: Decimal
+    allocated: Decimal  # by the quote engine (allocations.invest), one lot per transaction
+    swept: Decimal  # round-ups swept into broker orders (invest.sweep)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Holding:
 
 OUTCOME = """
 with t as (
-  select t.id, t.txn_date, t.status, t.merchant_key, t.round_up
+  select t.id, t.txn_date, t.status, t.merchant_key, t.round_up, t.sweep_id
   from public.transactions as t
   where t.import_job_id = %s
 )
@@ -54,7 +55,8 @@ select (select count(*) from t),
        (select coalesce(sum(t.round_up), 0) from t),
        (select count(*) from t where t.status = 'invested'),
        (select coalesce(sum(a.amount), 0) from t join public.allocations as a
-          on a.transaction_id = t.id and a.txn_date = t.txn_date)
+          on a.transaction_id = t.id and a.txn_date = t.txn_date),
+       (select coalesce(sum(t.round_up), 0) from t where t.sweep_id is not null)
 """
 
 UNMAPPED = """
@@ -116,9 +118,9 @@ def holdings(conn: psycopg.Connection[Any], user_id: str, limit: int) -> list[Ho
     return [Holding(*row) for row in conn.execute(HOLDINGS, (user_id, limit))]
 
 
-def investing_dashboard(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """The admin dashboard's investing section (public.dashboard_stats)."""
-    row = conn.execute("select public.dashboard_stats() -> 'investing'").fetchone()
+def investing_overview(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Broker orders and fills, the house position, what waits (public.investing_overview)."""
+    row = conn.execute("select public.investing_overview()").fetchone()
     assert row is not None
     result: dict[str, Any] = row[0]
     return result

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # catcher (`supabase start` runs one for Auth's mails on 54324/54325).
     storage_port: int = Field(default=54390, alias="KAMIOI_STORAGE_PORT")
     smtp_catcher_port: int = Field(default=54325, alias="KAMIOI_SMTP_PORT")
+    # The broker stand-in (local_stack/standins/broker_server.py), the offline default broker.
+    broker_port: int = Field(default=54391, alias="KAMIOI_BROKER_PORT")
     # uvicorn worker processes `kamioi up` runs for the API (one per core is the usual start).
     api_workers: int = Field(default=2, ge=1, alias="API_WORKERS")
 
@@ -100,6 +102,20 @@ class Settings(BaseSettings):
         default="VTI", pattern=r"^([A-Z][A-Z0-9.-]{0,9})?$", alias="INVEST_FALLBACK_TICKER"
     )
     invest_chunk_rows: int = Field(default=20_000, ge=1, alias="INVEST_CHUNK_ROWS")
+
+    # The broker (jobs/sweep.py through alpaca-py's BrokerClient; one omnibus account). With broker keys
+    # in .env and no BROKER_BASE_URL: the broker's sandbox; without keys: the local stand-in on
+    # KAMIOI_BROKER_PORT, whose own keys these defaults are. BROKER_BASE_URL points the SDK anywhere.
+    broker_base_url: str = Field(default="", alias="BROKER_BASE_URL")
+    broker_api_key: str = Field(default="", alias="BROKER_API_KEY")
+    broker_secret_key: str = Field(default="", alias="BROKER_SECRET_KEY")
+    broker_account_id: str = Field(default="b0b0b0b0-0000-4000-8000-00000000ca5e", alias="BROKER_ACCOUNT_ID")
+    broker_min_notional: float = Field(default=1.0, gt=0, alias="BROKER_MIN_NOTIONAL")
+    broker_timeout_s: float = Field(default=10.0, gt=0, alias="BROKER_TIMEOUT_S")
+    broker_max_attempts: int = Field(default=5, ge=1, alias="BROKER_MAX_ATTEMPTS")
+    # How long the event stream may stay quiet before the job reconciles open orders with the broker.
+    broker_events_idle_s: float = Field(default=2.0, gt=0, alias="BROKER_EVENTS_IDLE_S")
+    broker_assets_max_age_s: float = Field(default=3600.0, gt=0, alias="BROKER_ASSETS_MAX_AGE_S")
 
     # Admin API (api/). Limits follow the product brief: stats cached 5 min, uploads 5 per hour.
     api_cors_origins: list[str] = Field(

@@ -19,6 +19,7 @@ from local_stack.replica import describe as describe_replica
 from local_stack.services import (
     Service,
     admin_api,
+    broker_server,
     mail_dir,
     smtp_catcher,
     storage_server,
@@ -49,6 +50,7 @@ class Stack:
             upstash_proxy(self.settings),
             storage_server(self.settings),
             smtp_catcher(self.settings),
+            broker_server(self.settings),
             admin_api(self.settings),
             worker(self.settings),
         ]

@@ -165,6 +165,18 @@ def smtp_catcher(settings: Settings) -> Service:
     )
 
 
+def broker_server(settings: Settings) -> Service:
+    """The broker stand-in: the offline default broker (kamioi.broker.broker_url)."""
+    port = settings.broker_port
+    return Service(
+        name="broker",
+        args=("-m", "local_stack.standins.broker_server", "--port", str(port)),
+        port=port,
+        port_setting="KAMIOI_BROKER_PORT",
+        health_url=f"http://127.0.0.1:{port}/healthz",
+    )
+
+
 def mail_dir(settings: Settings) -> Path:
     """The SMTP catcher's inbox (a Maildir)."""
     return settings.state_dir / "mail"

@@ -64,3 +64,57 @@ class DashboardStats(BaseModel):
         default=None,
         description="Null only for a value cached before the investing section existed (at most API_STATS_TTL_S).",
     )
+
+
+class BrokerOrder(BaseModel):
+    id: int
+    sweep_id: int
+    client_order_id: str
+    ticker: str
+    notional: float
+    status: str = Field(description="The broker's words: new, partially_filled, filled, canceled, rejected.")
+    filled_qty: float
+    filled_avg_price: float | None
+    reject_reason: str | None
+    created_at: datetime
+    filled_at: datetime | None
+
+
+class FillTotals(BaseModel):
+    events: int
+    shares: float
+
+
+class HousePosition(BaseModel):
+    ticker: str
+    shares: float = Field(description="Shares no user's pro-rata share rounded down to.")
+    cash: float = Field(description="Cents left over the same way.")
+
+
+class WaitingForThreshold(BaseModel):
+    users: int
+    round_ups: int
+    amount: float
+
+
+class CarriedNotional(BaseModel):
+    positions: int
+    notional: float
+
+
+class TickerFallback(BaseModel):
+    ticker: str
+    reason: str = Field(description="not_at_broker, not_tradable or not_fractionable: bought as the fallback fund.")
+    round_ups: int
+
+
+class InvestingOverview(BaseModel):
+    """public.investing_overview(): the money at the broker, read live."""
+
+    orders: list[BrokerOrder] = Field(description="The 50 newest orders.")
+    orders_by_status: dict[str, int]
+    fills: FillTotals
+    house: list[HousePosition]
+    waiting_for_threshold: WaitingForThreshold
+    carried: CarriedNotional
+    fallbacks: list[TickerFallback]

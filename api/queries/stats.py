@@ -14,3 +14,13 @@ async def dashboard_stats(pool: Pool, caller: Principal, *, timeout_s: float) ->
     assert row is not None
     stats: dict[str, Any] = row["stats"]
     return stats
+
+
+async def investing_overview(pool: Pool, caller: Principal, *, timeout_s: float) -> dict[str, Any]:
+    """public.investing_overview() as the caller (its admin check decides)."""
+    async with as_caller(pool, caller, read_only=True, timeout_s=timeout_s, path="/rpc/investing_overview") as cur:
+        await cur.execute("select public.investing_overview() as overview")
+        row = await cur.fetchone()
+    assert row is not None
+    overview: dict[str, Any] = row["overview"]
+    return overview

@@ -7,7 +7,7 @@ import datetime as dt
 from fastapi import APIRouter, Response
 
 from api.deps import ADMIN_ERRORS, CACHE_HEADER, CurrentAdmin, Res
-from api.models.stats import DashboardStats
+from api.models.stats import DashboardStats, InvestingOverview
 from api.queries import stats as queries
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"])
@@ -31,3 +31,15 @@ async def dashboard(res: Res, admin: CurrentAdmin, response: Response) -> Dashbo
     return DashboardStats.model_validate(
         {**cached.value, "computed_at": dt.datetime.fromtimestamp(cached.computed_at, dt.UTC)}
     )
+
+
+@router.get(
+    "/investing",
+    summary="Broker orders and fills, the house position, what waits for a threshold, ticker fallbacks",
+    responses=ADMIN_ERRORS,
+)
+async def investing(res: Res, admin: CurrentAdmin) -> InvestingOverview:
+    # Live, not cached: an admin watching a sweep wants its orders as they fill.
+    await res.limits.check("reads", admin)
+    overview = await queries.investing_overview(res.pool, admin, timeout_s=res.settings.api_request_timeout_s)
+    return InvestingOverview.model_validate(overview)

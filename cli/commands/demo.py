@@ -1,8 +1,8 @@
 """`kamioi demo`: the end of `make dev`. Generate a demo transactions file, import it through the import
 job, map its merchants through the map_merchants job (offline provider unless an LLM key is set),
-invest the mapped round-ups through the allocations.invest job (sample prices unless a price key is
-set), then print the dashboard (money invested, holdings, what still waits and why) and where to look
-further.
+sweep the mapped round-ups into broker orders through the invest.sweep job (the broker stand-in unless
+broker keys are set), then print the dashboard (orders and fills, the house position, holdings, what
+still waits and why) and where to look further.
 
 Jobs run on a worker when one is alive for their kind (`kamioi up` starts one), else in this process.
 The file is generated once into <state dir>/demo/ and kept, so a second run finds the same sha256
@@ -30,11 +30,11 @@ from cli.sample_files import write_transactions_csv
 from jobs import export_service, queue, reports
 from jobs.exports import EXPORT_KIND
 from jobs.imports.service import DuplicateImport, ImportJob, create_import, get_import
-from jobs.invest import INVEST_KIND
 from jobs.map_merchants import MAP_MERCHANTS
+from jobs.sweep import SWEEP_KIND
+from kamioi.broker import broker_url
 from kamioi.db import connect
 from kamioi.mapping.providers.configured import llm_configured
-from kamioi.prices.configured import price_feed_configured
 from kamioi.settings import Settings, get_settings
 
 DEMO_ROWS = 30_000
@@ -98,32 +98,44 @@ def mapped_line(conn: psycopg.Connection[Any], import_job_id: int) -> str:
 
 def invested_line(conn: psycopg.Connection[Any], import_job_id: int) -> str:
     outcome = reports.import_outcome(conn, import_job_id)
-    return f"{outcome.invested:,} transactions invested, {outcome.allocated:,.2f} allocated"
+    return f"{outcome.invested:,} transactions invested, {outcome.swept:,.2f} of round-ups swept into orders"
 
 
 def print_investing(conn: psycopg.Connection[Any], settings: Settings) -> None:
-    """The dashboard's investing section, holdings of the seeded user, and why round-ups still wait."""
-    investing = reports.investing_dashboard(conn)
-    waiting = investing["waiting"]
-    pending, mapped = Decimal(str(waiting["pending"]["round_up"])), Decimal(str(waiting["mapped"]["round_up"]))
-    invested = Decimal(str(investing["invested"]))
-    total = invested + pending + mapped
-    source = "Finnhub quotes" if price_feed_configured(settings) else "SAMPLE prices (synthetic, not market data)"
-    print(f"\nInvesting (all users, at {source})")
-    print(f"  invested       {invested:>11,.2f}   in {investing['tickers']:,} tickers, {investing['open_lots']:,} lots")
-    print(f"  waiting        {pending + mapped:>11,.2f}   ({_share(pending + mapped, total)} of all round-ups)")
-    print(f"    {'awaiting mapping or review':<40}{pending:>11,.2f}  {_share(pending, total)}")
+    """The dashboard's investing section: broker orders and fills, the house position, what waits for a
+    threshold or a mapping, ticker fallbacks, and the holdings of the seeded user."""
+    overview = reports.investing_overview(conn)
+    where = broker_url(settings) or "the broker's sandbox"
+    print(f"\nInvesting (broker: {where}; the stand-in fills at SAMPLE prices, not market data)")
+    by_status = ", ".join(f"{n:,} {status}" for status, n in sorted(overview["orders_by_status"].items()))
+    print(f"  orders         {by_status or 'none'}")
+    fills = overview["fills"]
+    print(f"  fills          {fills['events']:,} executions, {Decimal(str(fills['shares'])):,.9f} shares")
+    print(f"  {'recent orders':<34}{'notional':>10}  {'status':<17}{'filled qty':>16}{'avg price':>11}")
+    for order in overview["orders"][:TOP_HOLDINGS]:
+        price = order["filled_avg_price"]
+        avg = "-" if price is None else f"{price:,.2f}"
+        notional, filled = Decimal(str(order["notional"])), Decimal(str(order["filled_qty"]))
+        print(f"  {order['client_order_id']:<34}{notional:>10,.2f}  {order['status']:<17}{filled:>16,.9f}{avg:>11}")
+    house = overview["house"]
+    house_cash = sum(Decimal(str(h["cash"])) for h in house)
+    print(f"  house position {len(house):,} tickers, {house_cash:,.2f} in cents left over by rounding down")
+    waiting = overview["waiting_for_threshold"]
+    print(
+        f"  waiting        {Decimal(str(waiting['amount'])):>11,.2f}   {waiting['round_ups']:,} round-ups of"
+        f" {waiting['users']:,} users below their threshold or paused"
+    )
+    carried = overview["carried"]
+    print(f"  carried        {Decimal(str(carried['notional'])):>11,.2f}   (under the broker minimum, unfilled orders)")
+    for fallback in overview["fallbacks"]:
+        print(f"  fallback fund for {fallback['ticker']}: {fallback['reason']} ({fallback['round_ups']:,} round-ups)")
     for reason, count, round_up in reports.investing_backlog(conn, settings.invest_fallback_ticker):
-        label = f"{WAITING_REASONS.get(reason, reason)} ({count:,})"
-        print(f"    {label:<40}{round_up:>11,.2f}  {_share(round_up, total)}")
-    print(f"\n  holdings of {SEEDED_USER_IDS[1]} (public.holdings, top {TOP_HOLDINGS})")
-    print(f"  {'ticker':<8}{'shares':>16}{'invested':>12}{'lots':>7}")
+        if reason != "queued":
+            print(f"    {WAITING_REASONS.get(reason, reason) + f' ({count:,})':<40}{round_up:>11,.2f}")
+    print(f"\n  holdings of {SEEDED_USER_IDS[1]} (public.holdings from fills, top {TOP_HOLDINGS})")
+    print(f"  {'ticker':<8}{'shares':>18}{'invested':>12}{'lots':>7}")
     for h in reports.holdings(conn, SEEDED_USER_IDS[1], TOP_HOLDINGS):
-        print(f"  {h.ticker:<8}{h.shares:>16,.8f}{h.invested:>12,.2f}{h.lots:>7,}")
-
-
-def _share(part: Decimal, whole: Decimal) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
+        print(f"  {h.ticker:<8}{h.shares:>18,.9f}{h.invested:>12,.2f}{h.lots:>7,}")
 
 
 def print_dashboard(conn: psycopg.Connection[Any], import_job_id: int, settings: Settings) -> None:
@@ -136,7 +148,7 @@ def print_dashboard(conn: psycopg.Connection[Any], import_job_id: int, settings:
         f"  merchants      {o.merchants:>8,}   mapped {o.merchants_mapped:,}"
         f"   pending review {o.merchants - o.merchants_mapped:,}"
     )
-    print(f"  round-ups      {o.round_up:>11,.2f}   invested {o.allocated:,.2f} ({o.invested:,} transactions)")
+    print(f"  round-ups      {o.round_up:>11,.2f}   swept into orders {o.swept:,.2f} ({o.invested:,} transactions)")
     print(f"  LLM calls      {reports.llm_calls(conn):>8,}   (public.llm_calls, all time)")
     print(f"\n  {'top merchants':<34}{'txns':>7}  {'ticker':<7} status")
     for m in reports.top_merchants(conn, import_job_id, TOP_MERCHANTS):
@@ -202,11 +214,10 @@ def _demo(args: argparse.Namespace) -> int:
             if state != "succeeded":
                 print(f"kamioi demo: mapping ended {state}", file=sys.stderr)
                 return 1
-        # Mapping queued allocations.invest as it linked transactions; one more run picks up whatever a
-        # run still in progress had passed, so the dashboard shows every mapped round-up invested.
-        invest_job = queue.enqueue(conn, INVEST_KIND)
-        print(f"investing round-ups (job {invest_job})", flush=True)
-        state = run_job(settings.db_url, invest_job, INVEST_KIND, lambda c: invested_line(c, job.id))
+        # pg_cron sweeps every minute; the demo sweeps now, so it ends with the orders filled.
+        invest_job = queue.enqueue(conn, SWEEP_KIND)
+        print(f"sweeping round-ups into broker orders (job {invest_job})", flush=True)
+        state = run_job(settings.db_url, invest_job, SWEEP_KIND, lambda c: invested_line(c, job.id))
         if state != "succeeded":
             print(f"kamioi demo: investing ended {state}", file=sys.stderr)
             return 1

@@ -20,7 +20,7 @@ select columns_are('public', 'llm_mappings', array[
   'provider_error', 'next_attempt_at', 'note']);
 select columns_are('public', 'transactions', array[
   'id', 'user_id', 'txn_date', 'descriptor', 'merchant_key', 'amount', 'round_up', 'status', 'mapping_id',
-  'import_job_id', 'import_line', 'created_at', 'updated_at', 'allocation_lot']);
+  'import_job_id', 'import_line', 'created_at', 'updated_at', 'allocation_lot', 'sweep_id']);
 select columns_are('public', 'allocations', array[
   'id', 'transaction_id', 'txn_date', 'user_id', 'ticker', 'amount', 'shares', 'created_at', 'kind', 'lot',
   'price_id', 'price', 'mapping_id', 'mapping_created_at']);

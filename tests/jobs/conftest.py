@@ -18,6 +18,7 @@ import pytest
 
 from kamioi.db import connect
 from kamioi.settings import Settings
+from local_stack.standins.broker_server import serve_in_thread
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,6 +74,13 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
         yield started
     finally:
         started.kill_all()
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    """The broker stand-in on a free port, fresh for the test: the SDK's url_override."""
+    with serve_in_thread() as root:
+        yield root
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         "KAMIOI_REPLICA_PORT": str(_free_port()),
         "KAMIOI_STORAGE_PORT": str(_free_port()),
         "KAMIOI_SMTP_PORT": str(_free_port()),
+        "KAMIOI_BROKER_PORT": str(_free_port()),
     }
     for key in (
         "DATABASE_URL", "SUPERUSER_DATABASE_URL", "READ_REPLICA_URL", "UPSTASH_REDIS_REST_URL",

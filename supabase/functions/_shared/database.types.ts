@@ -63,6 +63,61 @@ export type Database = {
           },
         ];
       };
+      "broker_orders": {
+        Row: {
+          "broker_order_id": string | null;
+          "client_order_id": string;
+          "created_at": string;
+          "filled_amount": number;
+          "filled_at": string | null;
+          "filled_avg_price": number | null;
+          "filled_qty": number;
+          "id": number;
+          "notional": number;
+          "reject_reason": string | null;
+          "status": string;
+          "submitted_at": string | null;
+          "sweep_id": number;
+          "ticker": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "broker_order_id"?: string | null;
+          "client_order_id": string;
+          "created_at"?: string;
+          "filled_amount"?: number;
+          "filled_at"?: string | null;
+          "filled_avg_price"?: number | null;
+          "filled_qty"?: number;
+          "id"?: never;
+          "notional": number;
+          "reject_reason"?: string | null;
+          "status"?: string;
+          "submitted_at"?: string | null;
+          "sweep_id": number;
+          "ticker": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "broker_order_id"?: string | null;
+          "client_order_id"?: string;
+          "created_at"?: string;
+          "filled_amount"?: number;
+          "filled_at"?: string | null;
+          "filled_avg_price"?: number | null;
+          "filled_qty"?: number;
+          "id"?: never;
+          "notional"?: number;
+          "reject_reason"?: string | null;
+          "status"?: string;
+          "submitted_at"?: string | null;
+          "sweep_id"?: number;
+          "ticker"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
       "export_jobs": {
         Row: {
           "after_key": Json | null;
@@ -138,6 +193,57 @@ export type Database = {
           "updated_at"?: string;
         };
         Relationships: [];
+      };
+      "fill_allocations": {
+        Row: {
+          "amount": number;
+          "broker_order_id": number;
+          "created_at": string;
+          "event_id": string;
+          "execution_id": string;
+          "id": number;
+          "kind": string;
+          "price": number;
+          "shares": number;
+          "ticker": string;
+          "user_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "broker_order_id": number;
+          "created_at"?: string;
+          "event_id": string;
+          "execution_id": string;
+          "id"?: never;
+          "kind": string;
+          "price": number;
+          "shares": number;
+          "ticker": string;
+          "user_id"?: string | null;
+        };
+        Update: {
+          "amount"?: number;
+          "broker_order_id"?: number;
+          "created_at"?: string;
+          "event_id"?: string;
+          "execution_id"?: string;
+          "id"?: never;
+          "kind"?: string;
+          "price"?: number;
+          "shares"?: number;
+          "ticker"?: string;
+          "user_id"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "fill_allocations_broker_order_id_fkey";
+            columns: ["broker_order_id"];
+            isOneToOne: false;
+            referencedRelation: "broker_orders";
+            referencedColumns: ["id"];
+          },
+        ];
       };
       "holdings": {
         Row: {
@@ -302,6 +408,34 @@ export type Database = {
             referencedColumns: ["id"];
           },
         ];
+      };
+      "investing_settings": {
+        Row: {
+          "created_at": string;
+          "multiplier": number;
+          "paused": boolean;
+          "threshold_dollars": number;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "multiplier"?: number;
+          "paused"?: boolean;
+          "threshold_dollars"?: number;
+          "updated_at"?: string;
+          "user_id": string;
+        };
+        Update: {
+          "created_at"?: string;
+          "multiplier"?: number;
+          "paused"?: boolean;
+          "threshold_dollars"?: number;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [];
       };
       "llm_calls": {
         Row: {
@@ -576,6 +710,7 @@ export type Database = {
           "merchant_key": string | null;
           "round_up": number;
           "status": string;
+          "sweep_id": number | null;
           "txn_date": string;
           "updated_at": string;
           "user_id": string;
@@ -593,6 +728,7 @@ export type Database = {
           "merchant_key"?: string | null;
           "round_up"?: number;
           "status"?: string;
+          "sweep_id"?: number | null;
           "txn_date": string;
           "updated_at"?: string;
           "user_id": string;
@@ -609,6 +745,7 @@ export type Database = {
           "merchant_key"?: string | null;
           "round_up"?: number;
           "status"?: string;
+          "sweep_id"?: number | null;
           "txn_date"?: string;
           "updated_at"?: string;
           "user_id"?: string;
@@ -640,6 +777,7 @@ export type Database = {
           "merchant_key": string | null;
           "round_up": number;
           "status": string;
+          "sweep_id": number | null;
           "txn_date": string;
           "updated_at": string;
           "user_id": string;
@@ -770,6 +908,7 @@ export type Database = {
           "transactions": number;
         }[];
       };
+      "investing_overview": { Args: Record<PropertyKey, never>; Returns: Json };
       "list_my_allocations": {
         Args: { "p_before_created_at"?: string; "p_before_id"?: number; "p_limit"?: number };
         Returns: {
@@ -826,6 +965,7 @@ export type Database = {
           "merchant_key": string | null;
           "round_up": number;
           "status": string;
+          "sweep_id": number | null;
           "txn_date": string;
           "updated_at": string;
           "user_id": string;

@@ -1,0 +1,182 @@
+"""Job kind `invest.sweep`: round-ups become broker orders, and fills become the users' shares.
+
+Queued by pg_cron every minute while round-ups are ready or orders are open (private.enqueue_due_sweep).
+One run:
+1. refreshes the broker's asset list into private.broker_assets when older than BROKER_ASSETS_MAX_AGE_S
+   (a mapping's ticker must be tradable and fractionable there, else the fallback fund);
+2. sweeps: one transaction (private.sweep_round_ups, the migration has the rules) turns every ready
+   round-up of users at their threshold into one order row per ticker;
+3. places every order the broker has not acknowledged, each once: its client_order_id (the sweep, a
+   random part, the ticker) is stored with the order before placing, and any doubtful answer is settled
+   by asking the broker for that id
+   (kamioi/broker.py), so a run killed between the broker's acceptance and our record finds the order;
+4. consumes trade events from the stored cursor, each in its own transaction with the allocations it
+   produces (private.apply_trade_event: duplicates are no-ops). When the stream goes quiet with orders
+   still open, the orders are reconciled: the broker's view by client_order_id, and a replay of the
+   stream from the oldest open order's creation (an event lost to a dropped or out-of-order stream
+   comes again; the ones already consumed are skipped).
+
+Killed anywhere, a run leaves only committed steps behind and the next run continues from them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from jobs.context import JobContext
+from jobs.registry import Outcome, job_handler
+from kamioi.broker import Broker
+from kamioi.settings import Settings
+
+SWEEP_KIND = "invest.sweep"
+STREAM = "trades"
+TERMINAL = ("filled", "canceled", "rejected")
+
+
+@dataclass
+class SweepReport:
+    sweep_id: int | None = None
+    placed: int = 0
+    events: int = 0
+    duplicates: int = 0
+    open_orders: int = 0
+    sweep_s: float = 0.0
+    place_s: float = 0.0
+    events_s: float = 0.0
+
+    def line(self) -> str:
+        return (f"sweep {self.sweep_id}: {self.placed} orders placed, {self.events} events applied "
+                f"({self.duplicates} duplicates), {self.open_orders} orders open; sweep {self.sweep_s:.1f} s,"
+                f" placing {self.place_s:.1f} s, events {self.events_s:.1f} s")  # fmt: skip
+
+
+@job_handler(SWEEP_KIND)
+def sweep(ctx: JobContext) -> Outcome:
+    with psycopg.connect(ctx.db_url, autocommit=True, prepare_threshold=None) as conn:
+        run = SweepRun(conn, Broker(ctx.settings), ctx.settings)
+        outcome = run.until_done(ctx)
+    ctx.log.info("invest job %s: %s", ctx.job.id, run.report.line())
+    return outcome
+
+
+class SweepRun:
+    def __init__(self, conn: psycopg.Connection[Any], broker: Broker, settings: Settings) -> None:
+        self.conn = conn
+        self.broker = broker
+        self.settings = settings
+        self.report = SweepReport()
+
+    def until_done(self, ctx: JobContext | None = None, *, reconcile_rounds: int = 20) -> Outcome:
+        started = time.monotonic()
+        self.refresh_assets()
+        self.report.sweep_id = self.sweep()
+        self.report.sweep_s = time.monotonic() - started
+        if ctx is not None and (outcome := ctx.interruption("sweep")) is not None:
+            return outcome
+        started = time.monotonic()
+        self.place_open_orders()
+        self.report.place_s = time.monotonic() - started
+        started = time.monotonic()
+        self.consume()
+        for _ in range(reconcile_rounds):
+            if not self.reconcile() or (ctx is not None and ctx.interruption("sweep events") is not None):
+                break
+            # From the cursor while that makes progress (a cut stream); else replay from the oldest open
+            # order (an event the cursor passed, out of order, before a crash).
+            if not self.consume():
+                self.consume(since=min(created for _, _, created in self.open_orders()))
+        self.report.open_orders = len(self.open_orders())
+        self.report.events_s = time.monotonic() - started
+        return Outcome.SUCCEEDED
+
+    def refresh_assets(self) -> None:
+        row = self.conn.execute("select min(fetched_at) from private.broker_assets").fetchone()
+        max_age = dt.timedelta(seconds=self.settings.broker_assets_max_age_s)
+        if row is not None and row[0] is not None and row[0] > dt.datetime.now(dt.UTC) - max_age:
+            return
+        assets = self.broker.assets()
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute("delete from private.broker_assets")
+            cur.executemany(
+                "insert into private.broker_assets (symbol, tradable, fractionable) values (%s, %s, %s)",
+                [(a.symbol, a.tradable, a.fractionable) for a in assets],
+            )
+            # A ticker the broker now buys fractionally is no fallback any more.
+            cur.execute(
+                "delete from private.ticker_fallbacks as f using private.broker_assets as b"
+                " where b.symbol = f.ticker and b.tradable and b.fractionable"
+            )
+
+    def sweep(self) -> int | None:
+        ready = self.conn.execute(
+            "select exists (select 1 from public.transactions where status = 'mapped')"
+            " or exists (select 1 from private.sweep_carry)"
+        ).fetchone()
+        if ready is None or not ready[0]:
+            return None
+        row = self.conn.execute(
+            "select private.sweep_round_ups(%s, %s)",
+            (self.settings.invest_fallback_ticker, Decimal(str(self.settings.broker_min_notional))),
+        ).fetchone()
+        return int(row[0]) if row is not None else None
+
+    def place_open_orders(self) -> None:
+        rows = self.conn.execute(
+            "select id, client_order_id, ticker, notional from public.broker_orders"
+            " where submitted_at is null and status = 'new' order by id"
+        ).fetchall()
+        for order_id, client_order_id, ticker, notional in rows:
+            placed = self.broker.place(client_order_id, ticker, notional)
+            self.conn.execute(
+                "select private.record_order_submission(%s, %s, %s, %s)",
+                (order_id, placed.broker_order_id or None, placed.status, placed.reject_reason),
+            )
+            if placed.status == "rejected" and not placed.broker_order_id:
+                # Refused outright (no event will come): its users' notional waits for the next sweep.
+                self.conn.execute("select private.carry_unfilled(%s)", (order_id,))
+            self.report.placed += 1
+
+    def reconcile(self) -> bool:
+        """Compare open orders with the broker's; True if some are still open (the stream is replayed)."""
+        self.place_open_orders()
+        for order_id, client_order_id, _ in self.open_orders():
+            if self.broker.find(client_order_id) is None:
+                self.conn.execute("select private.cancel_unknown_order(%s)", (order_id,))
+        return bool(self.open_orders())
+
+    def open_orders(self) -> list[tuple[int, str, str]]:
+        rows = self.conn.execute(
+            "select id, client_order_id, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+            " from public.broker_orders where status in ('new', 'partially_filled') order by id"
+        ).fetchall()
+        return [(int(i), str(c), str(t)) for i, c, t in rows]
+
+    def cursor(self) -> int:
+        row = self.conn.execute(
+            "select last_event_id from private.broker_event_cursor where stream = %s", (STREAM,)
+        ).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def consume(self, *, since: str | None = None) -> int:
+        """Apply events until the stream is quiet; stop early once no order is open. Returns how many were new."""
+        applied = 0
+        events = (self.broker.trade_events(since=since) if since is not None
+                  else self.broker.trade_events(since_id=self.cursor()))  # fmt: skip
+        for event in events:
+            row = self.conn.execute("select private.apply_trade_event(%s, %s)", (STREAM, Jsonb(event))).fetchone()
+            if row is not None and row[0] == "duplicate":
+                self.report.duplicates += 1
+            else:
+                self.report.events += 1
+                applied += 1
+            status = (event.get("order") or {}).get("status")
+            if status in TERMINAL and not self.open_orders():
+                break
+        return applied
