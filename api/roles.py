@@ -13,18 +13,16 @@ While the listener is away the TTL alone bounds how long a demoted admin is stil
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
+from typing import Any
 
 import psycopg
 
 from api.db import Pool, as_owner
+from api.notify import ChannelListener
 
 ROLE_CHANNEL = "kamioi_profile_role"
-RECONNECT_DELAY_S = 2.0
 MAX_ENTRIES = 10_000
-
-log = logging.getLogger("api.roles")
 
 
 class ProfileRoles:
@@ -94,36 +92,18 @@ class ProfileRoles:
         return None if row is None else str(row["role"])
 
 
-class RoleChangeListener:
+class RoleChangeListener(ChannelListener):
     """LISTEN on ROLE_CHANNEL: each notification forgets that user's role in `roles`."""
 
+    channel, name = ROLE_CHANNEL, "role-change-listener"
+
     def __init__(self, url: str, roles: ProfileRoles) -> None:
-        self._url = url
+        super().__init__(url)
         self._roles = roles
-        self._task: asyncio.Task[None] | None = None
-        self.listening = asyncio.Event()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="role-change-listener")
+    async def consume(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        async for notify in conn.notifies():
+            self._roles.forget(notify.payload or None)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        reconnecting = False
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
-                    await conn.execute(f"listen {ROLE_CHANNEL}")
-                    if reconnecting:
-                        self._roles.forget()  # roles may have changed while we were away
-                    self.listening.set()
-                    async for notify in conn.notifies():
-                        self._roles.forget(notify.payload or None)
-            except psycopg.Error as error:
-                self.listening.clear()
-                reconnecting = True
-                log.warning("role listener disconnected; retrying", extra={"error": repr(error)})
-                await asyncio.sleep(RECONNECT_DELAY_S)
+    async def caught_up(self) -> None:
+        self._roles.forget()  # roles may have changed while we were away
