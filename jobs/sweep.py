@@ -5,7 +5,8 @@ One run:
 1. refreshes the broker's asset list into private.broker_assets when older than BROKER_ASSETS_MAX_AGE_S
    (a mapping's ticker must be tradable and fractionable there, else the fallback fund);
 2. sweeps: one transaction (private.sweep_round_ups, the migration has the rules) turns every ready
-   round-up of users at their threshold into one order row per ticker;
+   round-up of users at their threshold into one order row per ticker, and records which round-ups
+   each user's share holds (private.sweep_members), O(users + tickers) rows;
 3. places every order the broker has not acknowledged, each once: its client_order_id (the sweep, a
    random part, the ticker) is stored with the order before placing, and any doubtful answer is settled
    by asking the broker for that id
@@ -14,7 +15,11 @@ One run:
    produces (private.apply_trade_event: duplicates are no-ops). When the stream goes quiet with orders
    still open, the orders are reconciled: the broker's view by client_order_id, and a replay of the
    stream from the oldest open order's creation (an event lost to a dropped or out-of-order stream
-   comes again; the ones already consumed are skipped).
+   comes again; the ones already consumed are skipped);
+5. settles: the swept transactions become `invested` with their sweep_id, SETTLE_USERS users per
+   transaction (private.settle_swept_round_ups), and each of those users hears of the sweep once.
+   Off the money path on purpose: rewriting a million wide, indexed rows is most of a sweep's cost,
+   and until it is done those rows are held (not ready again, not editable).
 
 Killed anywhere, a run leaves only committed steps behind and the next run continues from them.
 """
@@ -38,6 +43,7 @@ from kamioi.settings import Settings
 SWEEP_KIND = "invest.sweep"
 STREAM = "trades"
 TERMINAL = ("filled", "canceled", "rejected")
+SETTLE_USERS = 500  # ~50k transactions a transaction at 100 round-ups a user
 
 
 @dataclass
@@ -47,14 +53,17 @@ class SweepReport:
     events: int = 0
     duplicates: int = 0
     open_orders: int = 0
+    settled_users: int = 0
     sweep_s: float = 0.0
     place_s: float = 0.0
     events_s: float = 0.0
+    settle_s: float = 0.0
 
     def line(self) -> str:
         return (f"sweep {self.sweep_id}: {self.placed} orders placed, {self.events} events applied "
                 f"({self.duplicates} duplicates), {self.open_orders} orders open; sweep {self.sweep_s:.1f} s,"
-                f" placing {self.place_s:.1f} s, events {self.events_s:.1f} s")  # fmt: skip
+                f" placing {self.place_s:.1f} s, events {self.events_s:.1f} s; {self.settled_users} users'"
+                f" round-ups settled in {self.settle_s:.1f} s")  # fmt: skip
 
 
 @job_handler(SWEEP_KIND)
@@ -94,6 +103,18 @@ class SweepRun:
                 self.consume(since=min(created for _, _, created in self.open_orders()))
         self.report.open_orders = len(self.open_orders())
         self.report.events_s = time.monotonic() - started
+        return self.settle(ctx)
+
+    def settle(self, ctx: JobContext | None = None) -> Outcome:
+        """Mark the swept round-ups invested, a batch of users per transaction (a killed run's too)."""
+        started = time.monotonic()
+        while (row := self.conn.execute(
+            "select private.settle_swept_round_ups(%s)", (SETTLE_USERS,)
+        ).fetchone()) is not None and row[0]:
+            self.report.settled_users += int(row[0])
+            if ctx is not None and (outcome := ctx.interruption("settling")) is not None:
+                return outcome
+        self.report.settle_s += time.monotonic() - started
         return Outcome.SUCCEEDED
 
     def refresh_assets(self) -> None:

@@ -110,8 +110,9 @@ select throws_like('update public.transactions set sweep_id = 900000001 where id
 select throws_like($$insert into public.transactions (user_id, txn_date, descriptor, merchant_key, amount, round_up,
   status, sweep_id) values ('$$ || :'admin' || $$', current_date, 'ZS SWEEP 4', 'zs sweep', 1.50, 0.50, 'mapped',
   900000001)$$, '%transactions.sweep_id%', 'admin: a row cannot be inserted as swept');
-select throws_ok('select public.admin_correct_transaction(9150000000001, current_date - 3, 9.99)',
-  '23514', null, 'admin: a swept purchase is not corrected back to mapped (its money is at the broker)');
+select throws_like('select public.admin_correct_transaction(9150000000001, current_date - 3, 9.99)',
+  '%was invested by sweep 900000001%cannot be corrected here%',
+  'admin: a swept purchase is refused by name, not corrected back to mapped (its money is at the broker)');
 select results_eq('select client_order_id from public.broker_orders where id = 900000001',
   array['pgtap-900000001-SBUX'], 'an admin reads broker orders');
 select is_empty('select * from public.investing_settings', 'an admin does not read users'' rules');
