@@ -27,23 +27,31 @@ Killed anywhere, a run leaves only committed steps behind and the next run conti
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from queue import Queue
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from jobs.context import JobContext
 from jobs.registry import Outcome, job_handler
-from kamioi.broker import Broker
+from kamioi.broker import Broker, PlacedOrder
 from kamioi.settings import Settings
 
 SWEEP_KIND = "invest.sweep"
 STREAM = "trades"
 TERMINAL = ("filled", "canceled", "rejected")
 SETTLE_USERS = 500  # ~50k transactions a transaction at 100 round-ups a user
+PLACING_CONCURRENCY = 4  # orders in flight at once: a remote broker answers in tens of milliseconds each
+EVENT_BATCH = 100  # trade events applied in one transaction at most
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -108,9 +116,9 @@ class SweepRun:
     def settle(self, ctx: JobContext | None = None) -> Outcome:
         """Mark the swept round-ups invested, a batch of users per transaction (a killed run's too)."""
         started = time.monotonic()
-        while (row := self.conn.execute(
-            "select private.settle_swept_round_ups(%s)", (SETTLE_USERS,)
-        ).fetchone()) is not None and row[0]:
+        while (
+            row := self.conn.execute("select private.settle_swept_round_ups(%s)", (SETTLE_USERS,)).fetchone()
+        ) is not None and row[0]:
             self.report.settled_users += int(row[0])
             if ctx is not None and (outcome := ctx.interruption("settling")) is not None:
                 return outcome
@@ -153,16 +161,21 @@ class SweepRun:
             "select id, client_order_id, ticker, notional from public.broker_orders"
             " where submitted_at is null and status = 'new' order by id"
         ).fetchall()
-        for order_id, client_order_id, ticker, notional in rows:
-            placed = self.broker.place(client_order_id, ticker, notional)
-            self.conn.execute(
-                "select private.record_order_submission(%s, %s, %s, %s)",
-                (order_id, placed.broker_order_id or None, placed.status, placed.reject_reason),
-            )
-            if placed.status == "rejected" and not placed.broker_order_id:
-                # Refused outright (no event will come): its users' notional waits for the next sweep.
-                self.conn.execute("select private.carry_unfilled(%s)", (order_id,))
-            self.report.placed += 1
+        # Placed a few at a time (each one idempotent by its client_order_id), recorded here in order.
+        with ThreadPoolExecutor(PLACING_CONCURRENCY, thread_name_prefix="broker-orders") as pool:
+            answers = pool.map(lambda row: self.broker.place(row[1], row[2], row[3]), rows)
+            for (order_id, _, _, _), placed in zip(rows, answers, strict=True):
+                self.record_placed(order_id, placed)
+
+    def record_placed(self, order_id: int, placed: PlacedOrder) -> None:
+        self.conn.execute(
+            "select private.record_order_submission(%s, %s, %s, %s)",
+            (order_id, placed.broker_order_id or None, placed.status, placed.reject_reason),
+        )
+        if placed.status == "rejected" and not placed.broker_order_id:
+            # Refused outright (no event will come): its users' notional waits for the next sweep.
+            self.conn.execute("select private.carry_unfilled(%s)", (order_id,))
+        self.report.placed += 1
 
     def reconcile(self) -> bool:
         """Compare open orders with the broker's; True if some are still open (the stream is replayed)."""
@@ -190,14 +203,46 @@ class SweepRun:
         applied = 0
         events = (self.broker.trade_events(since=since) if since is not None
                   else self.broker.trade_events(since_id=self.cursor()))  # fmt: skip
-        for event in events:
-            row = self.conn.execute("select private.apply_trade_event(%s, %s)", (STREAM, Jsonb(event))).fetchone()
-            if row is not None and row[0] == "duplicate":
-                self.report.duplicates += 1
-            else:
-                self.report.events += 1
-                applied += 1
-            status = (event.get("order") or {}).get("status")
-            if status in TERMINAL and not self.open_orders():
+        for batch in delivered_batches(events, EVENT_BATCH):
+            row = self.conn.execute("select private.apply_trade_events(%s, %s)", (STREAM, Jsonb(batch))).fetchone()
+            outcomes: list[str] = row[0] if row is not None else []
+            duplicates = outcomes.count("duplicate")
+            self.report.duplicates += duplicates
+            self.report.events += len(outcomes) - duplicates
+            applied += len(outcomes) - duplicates
+            ended = any((event.get("order") or {}).get("status") in TERMINAL for event in batch)
+            if ended and not self.open_orders():
                 break
         return applied
+
+
+def delivered_batches(items: Iterator[T], most: int) -> Iterator[list[T]]:
+    """What a blocking stream has delivered since the last batch (1 to `most` items), read on a thread so
+    that the next items arrive while a batch is applied. Items read after the caller stops are dropped
+    (the thread ends with the stream); a stream's error is raised here."""
+    delivered: Queue[tuple[T, None] | tuple[None, BaseException | None]] = Queue()
+
+    def read() -> None:
+        try:
+            for item in items:
+                delivered.put((item, None))
+        except BaseException as error:  # handed to the reading side, which raises it
+            delivered.put((None, error))
+            return
+        delivered.put((None, None))
+
+    threading.Thread(target=read, name="broker-events", daemon=True).start()
+    while True:
+        item, error = delivered.get()
+        batch: list[T] = []
+        while item is not None:
+            batch.append(item)
+            if len(batch) >= most or delivered.empty():
+                break
+            item, error = delivered.get()
+        if batch:
+            yield batch
+        if item is None:
+            if error is not None:
+                raise error
+            return
