@@ -19,7 +19,11 @@ One run:
 5. settles: the swept transactions become `invested` with their sweep_id, SETTLE_USERS users per
    transaction (private.settle_swept_round_ups), and each of those users hears of the sweep once.
    Off the money path on purpose: rewriting a million wide, indexed rows is most of a sweep's cost,
-   and until it is done those rows are held (not ready again, not editable).
+   and until it is done those rows are held (not ready again, not editable);
+6. reconciles positions, when no order is open (an order in flight has fills the books may not hold
+   yet): the broker's quantity per symbol against the sum of fill_allocations.shares, recorded by
+   private.record_position_check with its breaks. A broker that does not answer skips the check (a log
+   line): the next run checks again, and settling never waits for it.
 
 Killed anywhere, a run leaves only committed steps behind and the next run continues from them.
 """
@@ -27,6 +31,7 @@ Killed anywhere, a run leaves only committed steps behind and the next run conti
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -37,11 +42,12 @@ from queue import Queue
 from typing import Any, TypeVar
 
 import psycopg
+from alpaca.common.exceptions import APIError
 from psycopg.types.json import Jsonb
 
 from jobs.context import JobContext
 from jobs.registry import Outcome, job_handler
-from kamioi.broker import Broker, PlacedOrder
+from kamioi.broker import Broker, BrokerUnavailable, PlacedOrder
 from kamioi.settings import Settings
 
 SWEEP_KIND = "invest.sweep"
@@ -50,6 +56,7 @@ TERMINAL = ("filled", "canceled", "rejected")
 SETTLE_USERS = 500  # ~50k transactions a transaction at 100 round-ups a user
 PLACING_CONCURRENCY = 4  # orders in flight at once: a remote broker answers in tens of milliseconds each
 EVENT_BATCH = 100  # trade events applied in one transaction at most
+log = logging.getLogger("jobs.invest.sweep")
 
 T = TypeVar("T")
 
@@ -66,12 +73,16 @@ class SweepReport:
     place_s: float = 0.0
     events_s: float = 0.0
     settle_s: float = 0.0
+    position_check_id: int | None = None  # None: not reconciled this run
+    position_breaks: int = 0
 
     def line(self) -> str:
+        reconciled = ("positions not reconciled" if self.position_check_id is None else
+                      f"positions check {self.position_check_id}: {self.position_breaks} breaks")  # fmt: skip
         return (f"sweep {self.sweep_id}: {self.placed} orders placed, {self.events} events applied "
                 f"({self.duplicates} duplicates), {self.open_orders} orders open; sweep {self.sweep_s:.1f} s,"
                 f" placing {self.place_s:.1f} s, events {self.events_s:.1f} s; {self.settled_users} users'"
-                f" round-ups settled in {self.settle_s:.1f} s")  # fmt: skip
+                f" round-ups settled in {self.settle_s:.1f} s; {reconciled}")  # fmt: skip
 
 
 @job_handler(SWEEP_KIND)
@@ -111,7 +122,10 @@ class SweepRun:
                 self.consume(since=min(created for _, _, created in self.open_orders()))
         self.report.open_orders = len(self.open_orders())
         self.report.events_s = time.monotonic() - started
-        return self.settle(ctx)
+        outcome = self.settle(ctx)
+        if outcome is Outcome.SUCCEEDED and not self.open_orders():
+            self.check_positions()
+        return outcome
 
     def settle(self, ctx: JobContext | None = None) -> Outcome:
         """Mark the swept round-ups invested, a batch of users per transaction (a killed run's too)."""
@@ -124,6 +138,24 @@ class SweepRun:
                 return outcome
         self.report.settle_s += time.monotonic() - started
         return Outcome.SUCCEEDED
+
+    def check_positions(self) -> None:
+        """Record the broker's positions against the books; a broker failure only skips the check."""
+        try:
+            positions = self.broker.positions()
+        except (BrokerUnavailable, APIError, ValueError) as error:  # ValueError: an answer the SDK cannot parse
+            log.warning("positions not reconciled: the broker's positions are unavailable (%s)", error)
+            return
+        recorded = self.conn.execute(
+            "select private.record_position_check(%s)",
+            (Jsonb([{"symbol": p.symbol, "qty": str(p.qty)} for p in positions]),),
+        ).fetchone()
+        assert recorded is not None
+        self.report.position_check_id = int(recorded[0])
+        breaks = self.conn.execute(
+            "select breaks from private.position_checks where id = %s", (self.report.position_check_id,)
+        ).fetchone()
+        self.report.position_breaks = int(breaks[0]) if breaks is not None else 0
 
     def refresh_assets(self) -> None:
         row = self.conn.execute("select min(fetched_at) from private.broker_assets").fetchone()

@@ -1,6 +1,7 @@
 """The broker, through its official SDK (alpaca-py's BrokerClient): one omnibus account, notional market
-orders idempotent by client_order_id, order lookup by client id, the asset list, and the trade-event
-stream (Server-Sent Events, replayable with since_id / since).
+orders idempotent by client_order_id, order lookup by client id, the asset list, the account's
+positions (reconciliation), and the trade-event stream (Server-Sent Events, replayable with since_id /
+since).
 
 Where it points (Settings): BROKER_BASE_URL if set (the SDK's url_override); else the broker's sandbox
 when BROKER_API_KEY is set; else the local stand-in (local_stack/standins/broker_server.py) with its
@@ -50,6 +51,12 @@ class AssetFlags:
     symbol: str
     tradable: bool
     fractionable: bool
+
+
+@dataclass(frozen=True)
+class BrokerPosition:
+    symbol: str
+    qty: Decimal
 
 
 class _TimeoutSession(requests.Session):
@@ -130,6 +137,11 @@ class Broker:
     def assets(self) -> list[AssetFlags]:
         raw = self._call("assets", lambda: self._client.get_all_assets())
         return [AssetFlags(a.symbol, bool(a.tradable), bool(a.fractionable)) for a in raw]  # type: ignore[union-attr]
+
+    def positions(self) -> list[BrokerPosition]:
+        """What the omnibus account holds per symbol, as the broker counts it (for reconciliation)."""
+        raw = self._call("positions", lambda: self._client.get_all_positions_for_account(self.account_id))
+        return [BrokerPosition(p.symbol, Decimal(p.qty)) for p in raw]  # type: ignore[union-attr]
 
     def find(self, client_order_id: str) -> PlacedOrder | None:
         try:

@@ -108,6 +108,20 @@ class TickerFallback(BaseModel):
     round_ups: int
 
 
+class PositionBreak(BaseModel):
+    ticker: str
+    broker_qty: float | None = Field(description="What the broker holds; null: no position there.")
+    book_qty: float | None = Field(description="Sum of the fill allocations' shares; null: none in the books.")
+    difference: float = Field(description="broker_qty - book_qty.")
+
+
+class PositionReconciliation(BaseModel):
+    checked_at: datetime
+    tickers: int = Field(description="Symbols either side holds.")
+    breaks: int = Field(description="Symbols whose quantities differ.")
+    break_rows: list[PositionBreak]
+
+
 class InvestingOverview(BaseModel):
     """public.investing_overview(): the money at the broker, read live."""
 
@@ -118,3 +132,6 @@ class InvestingOverview(BaseModel):
     waiting_for_threshold: WaitingForThreshold
     carried: CarriedNotional
     fallbacks: list[TickerFallback]
+    reconciliation: PositionReconciliation | None = Field(
+        description="The latest comparison of the broker's positions with the books; null: none yet."
+    )

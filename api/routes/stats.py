@@ -35,7 +35,7 @@ async def dashboard(res: Res, admin: CurrentAdmin, response: Response) -> Dashbo
 
 @router.get(
     "/investing",
-    summary="Broker orders and fills, the house position, what waits for a threshold, ticker fallbacks",
+    summary="Broker orders and fills, the house, what waits for a threshold, ticker fallbacks, position reconciliation",
     responses=ADMIN_ERRORS,
 )
 async def investing(res: Res, admin: CurrentAdmin) -> InvestingOverview:

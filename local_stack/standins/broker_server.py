@@ -8,6 +8,8 @@
   answers); it fills at the sample price (the quote stand-in's prices), shares = notional / price
   down to 9 decimals.
 - `GET /v1/trading/accounts/{account_id}/orders:by_client_order_id?client_order_id=...` (404 unknown).
+- `GET /v1/trading/accounts/{account_id}/positions`: the account's long positions per symbol, from its
+  executions (busts removed, corrections repriced) plus its opening positions; closed ones are left out.
 - `GET /v2/events/trades?since_id=N` (also `/v1/...`, the SDK's legacy path; `since` = an RFC 3339
   time): Server-Sent Events, each `data: {event_id, event, execution_id, qty, price, timestamp,
   order}`; the stream stays open and sends new events as they happen.
@@ -20,7 +22,11 @@ with Retry-After `retry_after_s`), `slow` (answers after `slow_s`, the order alr
 `partial_fills` (each order fills in three executions), `reject` (orders are rejected),
 `duplicate_events` and `out_of_order` (the stream repeats, or swaps, adjacent events),
 `drop_stream` (a stream is cut after `drop_after` events), `bust` (each fill is busted and
-executed again), `correct` (each fill is corrected to a price 1% higher). `GET /__stats`: counters.
+executed again), `correct` (each fill is corrected to a price 1% higher), `drift` (each order also gets an execution
+of `drift_qty` shares the stream never reports: the positions disagree with the events).
+`GET /__stats`: counters. `POST /__positions {"SYMBOL": "qty", ...}` sets the opening positions (what
+the account held before this instance started), so a fresh stand-in can agree with a database that
+holds earlier fills.
 
     python -m local_stack.standins.broker_server --port 54391
 """
@@ -51,7 +57,7 @@ from local_stack.standins.server import FakeServerControl, serve_app_in_thread, 
 
 FAULTS = (
     "server_error", "accept_then_error", "rate_limit", "slow", "partial_fills", "reject",
-    "duplicate_events", "out_of_order", "drop_stream", "bust", "correct",
+    "duplicate_events", "out_of_order", "drop_stream", "bust", "correct", "drift",
 )  # fmt: skip
 DEFAULT_KEY = "fake-broker-key"
 DEFAULT_SECRET = "fake-broker-secret"  # noqa: S105 (the fake's own credentials, not a secret)
@@ -69,6 +75,7 @@ class Faults:
     retry_after_s: int = 1
     slow_s: float = 2.0
     drop_after: int = 3
+    drift_qty: Decimal = Decimal("0.001")
     untradable: frozenset[str] = frozenset()
     unfractionable: frozenset[str] = frozenset()
     api_requests: int = 0
@@ -87,8 +94,17 @@ class ModeChange(BaseModel):
     retry_after_s: int | None = Field(default=None, ge=0)
     slow_s: float | None = Field(default=None, ge=0)
     drop_after: int | None = Field(default=None, ge=1)
+    drift_qty: Decimal | None = Field(default=None, gt=0)
     untradable: list[str] | None = None
     unfractionable: list[str] | None = None
+
+
+@dataclass
+class Execution:
+    account_id: str
+    symbol: str
+    qty: Decimal
+    price: Decimal
 
 
 class OrderBody(BaseModel):
@@ -111,6 +127,8 @@ class Broker:
         self.prices = sample_prices()
         self.orders: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
+        self.executions: dict[str, Execution] = {}
+        self.opening: dict[str, Decimal] = {}
         self.new_event = asyncio.Event()
 
     def emit(self, order: dict[str, Any], event: str, **fields: Any) -> None:
@@ -145,6 +163,8 @@ class Broker:
         for i, qty in enumerate(parts):
             filled += qty
             self.fill(order, qty, price, filled, last=i == len(parts) - 1, faults=faults)
+        if "drift" in faults.active:
+            self.executions[str(uuid.uuid4())] = Execution(account_id, body.symbol, faults.drift_qty, price)
         return order
 
     @staticmethod
@@ -156,6 +176,7 @@ class Broker:
     def fill(self, order: dict[str, Any], qty: Decimal, price: Decimal, filled: Decimal, *, last: bool,
              faults: Faults) -> None:  # fmt: skip
         execution = str(uuid.uuid4())
+        self.executions[execution] = Execution(order["account_id"], order["symbol"], qty, price)
         order.update(filled_qty=str(filled), filled_avg_price=str(price), updated_at=now_iso(),
                      status="filled" if last else "partially_filled",
                      filled_at=now_iso() if last else None)  # fmt: skip
@@ -163,11 +184,33 @@ class Broker:
         self.emit(order, event, execution_id=execution, qty=str(qty), price=str(price), position_qty=str(filled))
         if "bust" in faults.active:
             self.emit(order, "trade_bust", execution_id=execution, qty=str(qty), price=str(price))
-            self.emit(order, event, execution_id=str(uuid.uuid4()), qty=str(qty), price=str(price),
-                      position_qty=str(filled))  # fmt: skip
+            # The busted execution leaves the position; the one executed again takes its place.
+            again = str(uuid.uuid4())
+            self.executions[again] = self.executions.pop(execution)
+            self.emit(order, event, execution_id=again, qty=str(qty), price=str(price), position_qty=str(filled))
         if "correct" in faults.active:
             corrected = (price * Decimal("1.01")).quantize(Decimal("0.0001"))
+            if execution in self.executions:  # not busted
+                self.executions[execution].price = corrected
             self.emit(order, "trade_correct", execution_id=execution, qty=str(qty), price=str(corrected))
+
+    def positions(self, account_id: str) -> list[dict[str, Any]]:
+        """Alpaca's Position objects (the fields alpaca-py requires, and the values) of the open positions."""
+        qty: dict[str, Decimal] = dict(self.opening)
+        cost: dict[str, Decimal] = {s: q * self.prices[s] for s, q in self.opening.items()}
+        for execution in self.executions.values():
+            if execution.account_id == account_id:
+                qty[execution.symbol] = qty.get(execution.symbol, Decimal(0)) + execution.qty
+                cost[execution.symbol] = cost.get(execution.symbol, Decimal(0)) + execution.qty * execution.price
+        return [
+            {"asset_id": str(uuid.uuid5(uuid.NAMESPACE_URL, symbol)), "symbol": symbol, "exchange": "NYSE",
+             "asset_class": "us_equity", "asset_marginable": True, "qty": str(q), "qty_available": str(q),
+             "side": "long", "avg_entry_price": str((cost[symbol] / q).quantize(Decimal("0.0001"))),
+             "cost_basis": str(cost[symbol].quantize(Decimal("0.01"))),
+             "market_value": str((q * self.prices[symbol]).quantize(Decimal("0.01"))),
+             "current_price": str(self.prices[symbol])}
+            for symbol, q in sorted(qty.items()) if q != 0
+        ]  # fmt: skip
 
 
 def problem(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -228,6 +271,12 @@ def create_app(*, key: str = DEFAULT_KEY, secret: str = DEFAULT_SECRET) -> FastA
             return counted(problem(503, "upstream timeout"))
         return counted(JSONResponse(order))
 
+    @app.get("/v1/trading/accounts/{account_id}/positions")
+    async def positions(account_id: str, request: Request) -> Response:
+        if (refused := gate(request)) is not None:
+            return counted(refused)
+        return counted(JSONResponse(broker.positions(account_id)))
+
     @app.get("/v1/trading/accounts/{account_id}/orders:by_client_order_id")
     async def by_client_id(account_id: str, request: Request) -> Response:
         if (refused := gate(request)) is not None:
@@ -278,10 +327,18 @@ def create_app(*, key: str = DEFAULT_KEY, secret: str = DEFAULT_SECRET) -> FastA
             retry_after_s=faults.retry_after_s if change.retry_after_s is None else change.retry_after_s,
             slow_s=faults.slow_s if change.slow_s is None else change.slow_s,
             drop_after=faults.drop_after if change.drop_after is None else change.drop_after,
+            drift_qty=faults.drift_qty if change.drift_qty is None else change.drift_qty,
             untradable=faults.untradable if change.untradable is None else frozenset(change.untradable),
             unfractionable=faults.unfractionable if change.unfractionable is None else frozenset(change.unfractionable),
         )
         return faults.stats()
+
+    @app.post("/__positions")
+    async def set_opening_positions(opening: dict[str, Decimal]) -> Response:
+        if unknown := sorted(set(opening) - set(broker.prices)):
+            return problem(422, f"unknown symbols {unknown}")
+        broker.opening = dict(opening)
+        return JSONResponse({symbol: str(q) for symbol, q in broker.opening.items()})
 
     @app.get("/__stats")
     async def stats() -> dict[str, Any]:
