@@ -662,9 +662,11 @@ def sweep_run(conn: psycopg.Connection[Any], settings: Settings, broker_root: st
             started = time.perf_counter()
             run.until_done()
             seconds = time.perf_counter() - started
-    # The target is the money path (to the last fill allocated); settling the transactions follows it.
-    check = {**sweep_check(conn), "settle_s": round(run.report.settle_s, 2), "report": run.report.line()}
-    run_to_fills = Run("sweep -> orders -> fills -> allocations", int(swept[0]), seconds - run.report.settle_s, [])
+    # The target is the money path (to the last fill allocated); settling the transactions and checking the
+    # broker's positions follow it.
+    after_fills = run.report.settle_s + run.report.positions_s
+    check = {**sweep_check(conn), "settle_s": round(after_fills, 2), "report": run.report.line()}
+    run_to_fills = Run("sweep -> orders -> fills -> allocations", int(swept[0]), seconds - after_fills, [])
     return run_to_fills, sampler.peak_mb, check
 
 
@@ -690,7 +692,8 @@ def bench_sweep(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 def sweep_report(result: dict[str, Any]) -> str:
     lines = [
         f"sweep bench: {result['users']:,} users, {result['merchants']:,} merchants (1 in 10 private: the fund)",
-        "sweep s: to the last fill allocated; settle s: the swept transactions marked invested after it",
+        "sweep s: to the last fill allocated; settle s: after it, the swept transactions marked invested and"
+        " the broker's positions checked",
         f"{'round-ups':>10} {'bare s':>8} {'sweep s':>8} {'ratio':>6} {'settle s':>9} {'with settle':>11}"
         f" {'RSS before':>11} {'RSS peak':>9}  check",
     ]

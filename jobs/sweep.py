@@ -6,13 +6,14 @@ One run:
    (a mapping's ticker must be tradable and fractionable there, else the fallback fund);
 2. sweeps: one transaction (private.sweep_round_ups, the migration has the rules) turns every ready
    round-up of users at their threshold into one order row per ticker, and records which round-ups
-   each user's share holds (private.sweep_members), O(users + tickers) rows;
-3. places every order the broker has not acknowledged, each once: its client_order_id (the sweep, a
-   random part, the ticker) is stored with the order before placing, and any doubtful answer is settled
-   by asking the broker for that id
-   (kamioi/broker.py), so a run killed between the broker's acceptance and our record finds the order;
-4. consumes trade events from the stored cursor, each in its own transaction with the allocations it
-   produces (private.apply_trade_event: duplicates are no-ops). When the stream goes quiet with orders
+   each user's share holds (private.sweep_members), O(users x tickers) rows;
+3. places every order the broker has not acknowledged, each once, PLACING_CONCURRENCY at a time: its
+   client_order_id (the sweep, a random part, the ticker) is stored with the order before placing, and
+   any doubtful answer is settled by asking the broker for that id (kamioi/broker.py), so a run killed
+   between the broker's acceptance and our record finds the order;
+4. consumes trade events from the stored cursor, whatever the stream has delivered (at most
+   EVENT_BATCH) in one transaction with the allocations it produces and the cursor
+   (private.apply_trade_events: duplicates are no-ops). When the stream goes quiet with orders
    still open, the orders are reconciled: the broker's view by client_order_id, and a replay of the
    stream from the oldest open order's creation (an event lost to a dropped or out-of-order stream
    comes again; the ones already consumed are skipped);
@@ -73,6 +74,7 @@ class SweepReport:
     place_s: float = 0.0
     events_s: float = 0.0
     settle_s: float = 0.0
+    positions_s: float = 0.0
     position_check_id: int | None = None  # None: not reconciled this run
     position_breaks: int = 0
 
@@ -124,7 +126,9 @@ class SweepRun:
         self.report.events_s = time.monotonic() - started
         outcome = self.settle(ctx)
         if outcome is Outcome.SUCCEEDED and not self.open_orders():
+            started = time.monotonic()
             self.check_positions()
+            self.report.positions_s = time.monotonic() - started
         return outcome
 
     def settle(self, ctx: JobContext | None = None) -> Outcome:

@@ -24,7 +24,7 @@ begin
   end if;
   for v_event in select e.value from jsonb_array_elements(p_events) with ordinality as e (value, n) order by e.n
   loop
-    v_outcomes := v_outcomes || private.apply_trade_event(p_stream, v_event);
+    v_outcomes := array_append(v_outcomes, private.apply_trade_event(p_stream, v_event));
   end loop;
   return v_outcomes;
 end;

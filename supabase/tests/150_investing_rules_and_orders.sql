@@ -6,7 +6,7 @@
 -- own) and transactions.sweep_id is the engine's, refused to the Data API.
 begin;
 \ir _helpers.psql
-select plan(38);
+select plan(40);
 
 -- Fixtures, as the engine writes them (privileged).
 insert into private.sweeps (id, min_notional) overriding system value values (900000001, 1);
@@ -43,6 +43,18 @@ select is((select status from public.transactions where id = 9150000000002), 'in
   'the quote engine buys a lot for the other row (setup)');
 select throws_ok($$update public.transactions set sweep_id = 900000001 where id = 9150000000002$$,
   '23514', null, 'postgres: a row with an open lot of its own cannot be swept as well (invested twice)');
+
+-- Events in batches: each applied once, in order, one outcome each.
+select is(private.apply_trade_events('pgtap', jsonb_build_array(
+    jsonb_build_object('event_id', '777000001', 'event', 'new',
+                       'order', jsonb_build_object('client_order_id', 'pgtap-900000001-SBUX', 'status', 'new', 'id', 'b-1')),
+    jsonb_build_object('event_id', '777000001', 'event', 'new',
+                       'order', jsonb_build_object('client_order_id', 'pgtap-900000001-SBUX', 'status', 'new', 'id', 'b-1')),
+    jsonb_build_object('event_id', '777000002', 'event', 'new',
+                       'order', jsonb_build_object('client_order_id', 'not-ours', 'status', 'new', 'id', 'b-2')))),
+  array['applied', 'duplicate', 'unknown_order'], 'a batch of events: applied, its duplicate a no-op, another app''s order skipped');
+select throws_ok($$select private.apply_trade_events('pgtap', '{"event_id": "1"}')$$, '22023', null,
+  'a batch must be a JSON array');
 
 -- The minute's sweep is background work: a user's import or export is claimed before it.
 select private.enqueue_job_once('invest.sweep');
