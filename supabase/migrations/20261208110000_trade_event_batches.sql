@@ -16,7 +16,7 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-  v_outcomes text[] := '{}';
+  v_outcomes text[] := array[]::text[];
   v_event jsonb;
 begin
   if jsonb_typeof(p_events) is distinct from 'array' then
