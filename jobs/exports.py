@@ -255,7 +255,8 @@ def _publish(ctx: JobContext, export_id: int, file: Path) -> tuple[str | None, s
 def _checkpoint(conn: psycopg.Connection[Row], job: dict[str, Any], key: Key | None, rows: int, size: int) -> None:
     """Commit where the file stands (compare-and-set on the rows `job` last saw); `job` follows it."""
     committed = conn.execute(
-        "select rows_written, bytes_written, after_key from private.record_export_chunk(%s, %s, %s, %s, %s)",
+        "select rows_written, bytes_written, after_key, cancel_requested"
+        " from private.record_export_chunk(%s, %s, %s, %s, %s)",
         (job["id"], None if key is None else Jsonb(key), rows, size, job["rows_written"]),
     ).fetchone()
     assert committed is not None
@@ -276,7 +277,10 @@ def _walk(
         if job["bytes_written"] == 0:
             job["bytes_written"] = _write_durably(file, csv_lines(None, spec.columns))
         while True:
-            if (outcome := ctx.interruption(f"export {job['id']}")) is not None:
+            # A cancel shows in the checkpoint's row: it stops here, after the chunk, not only once the
+            # worker's heartbeat has seen it (a fast export could finish first).
+            cancelled = bool(job.get("cancel_requested"))
+            if (outcome := ctx.interruption(f"export {job['id']}", cancelled=cancelled)) is not None:
                 return outcome
             rows = conn.execute(spec.page_sql, spec.page_args(job, job["after_key"], chunk_rows)).fetchall()
             if rows:
