@@ -35,10 +35,9 @@ create table private.sweep_members (
   mapped_ticker text,  -- the mapping's ticker, when the broker could not buy it and the fund was bought
   ids bigint[] not null,
   txn_dates date[] not null,
-  round_ups integer not null,
   notional numeric(14, 2) not null,
   constraint sweep_members_once unique nulls not distinct (sweep_id, user_id, outcome, ticker, mapped_ticker),
-  check (cardinality(ids) = cardinality(txn_dates) and cardinality(ids) = round_ups),
+  check (cardinality(ids) = cardinality(txn_dates)),
   check ((outcome = 'bought') = (ticker is not null))
 );
 comment on table private.sweep_members is
@@ -158,10 +157,9 @@ begin
 
   -- What this sweep takes: the swept users' round-ups (what the orders buy), and everyone's rows with
   -- nothing to buy. The transactions follow in settle_swept_round_ups.
-  insert into private.sweep_members (sweep_id, user_id, outcome, ticker, mapped_ticker, ids, txn_dates, round_ups,
-                                     notional)
+  insert into private.sweep_members (sweep_id, user_id, outcome, ticker, mapped_ticker, ids, txn_dates, notional)
   select v_sweep, g.user_id, g.outcome, g.ticker, g.mapped, g.ids, g.txn_dates,
-         g.round_ups, case when g.outcome = 'bought' then g.round_up * u.multiplier else 0 end
+         case when g.outcome = 'bought' then g.round_up * u.multiplier else 0 end
   from sweep_groups as g
   left join sweep_users as u on u.user_id = g.user_id
   where g.outcome in ('unlink', 'zero') or (g.outcome = 'bought' and u.user_id is not null);
@@ -170,7 +168,7 @@ begin
   create temp table sweep_pos on commit drop as
     select x.ticker, x.user_id, sum(x.notional) as notional, sum(x.round_ups)::integer as round_ups
     from (
-      select m.user_id, m.ticker, m.notional, m.round_ups
+      select m.user_id, m.ticker, m.notional, cardinality(m.ids) as round_ups
       from private.sweep_members as m where m.sweep_id = v_sweep and m.outcome = 'bought'
       union all
       select c.user_id, c.ticker, c.notional, 0 from private.sweep_carry as c
@@ -206,7 +204,7 @@ begin
   set users = x.users, round_ups = x.round_ups, notional = x.notional,
       orders = (select count(*) from public.broker_orders as o where o.sweep_id = v_sweep),
       carried = (select coalesce(sum(c.notional), 0) from private.sweep_carry as c)
-  from (select count(distinct m.user_id) as users, coalesce(sum(m.round_ups), 0) as round_ups,
+  from (select count(distinct m.user_id) as users, coalesce(sum(cardinality(m.ids)), 0) as round_ups,
                coalesce(sum(m.notional), 0) as notional
         from private.sweep_members as m where m.sweep_id = v_sweep and m.outcome = 'bought') as x
   where w.id = v_sweep;
@@ -259,7 +257,7 @@ begin
   perform realtime.send(
     jsonb_build_object('sweep_id', u.sweep_id, 'round_ups', u.round_ups, 'notional', u.notional, 'tickers', u.tickers),
     'round_ups_swept', 'user:' || u.user_id::text || ':transactions', true)
-  from (select m.sweep_id, m.user_id, sum(m.round_ups) as round_ups, sum(m.notional) as notional,
+  from (select m.sweep_id, m.user_id, sum(cardinality(m.ids)) as round_ups, sum(m.notional) as notional,
                count(distinct m.ticker) as tickers
         from private.sweep_members as m
         where (m.sweep_id, m.user_id) in (select * from unnest(v_sweeps, v_users)) and m.outcome = 'bought'
@@ -490,7 +488,7 @@ begin
       from public.transactions as t
       where t.status = 'mapped' and t.round_up > 0
         and not exists (select 1 from private.sweep_members as m where m.user_id = t.user_id and t.id = any(m.ids))),
-    'settling', (select jsonb_build_object('users', count(*), 'round_ups', coalesce(sum(m.round_ups), 0),
+    'settling', (select jsonb_build_object('users', count(*), 'round_ups', coalesce(sum(cardinality(m.ids)), 0),
                                            'notional', coalesce(sum(m.notional), 0))
                  from private.sweep_members as m),
     'carried', (select jsonb_build_object('positions', count(*), 'notional', coalesce(sum(c.notional), 0))
@@ -514,104 +512,3 @@ alter table private.sweep_positions
   drop constraint sweep_positions_sweep_id_fkey,
   drop constraint sweep_positions_user_id_fkey;
 alter table public.fill_allocations drop constraint fill_allocations_user_id_fkey;
-
--- Consuming an event commits without waiting for the WAL flush -----------------------------------------
-create or replace function private.apply_trade_event(p_stream text, p_event jsonb)
-returns text
-language plpgsql
-set search_path = ''
-as $$
-declare
-  v_event_id text := p_event ->> 'event_id';
-  v_kind text := p_event ->> 'event';
-  v_execution text := p_event ->> 'execution_id';
-  v_order public.broker_orders;
-  v_qty numeric := (p_event ->> 'qty')::numeric;
-  v_price numeric := (p_event ->> 'price')::numeric;
-  v_amount numeric;
-  v_inserted integer;
-begin
-  -- This commit need not wait for the disk: the stream cursor commits with the allocations, so an
-  -- event whose commit a crash loses is consumed again from the broker (since_id), never twice.
-  perform set_config('synchronous_commit', 'off', true);
-  select * into v_order from public.broker_orders as o
-  where o.client_order_id = p_event #>> '{order,client_order_id}'
-  for update;
-  if not found then
-    return 'unknown_order';  -- not ours (another app on the account): skip, but move the cursor
-  end if;
-
-  insert into private.broker_events (event_id, order_id, event, execution_id, qty, price, at, payload)
-  values (v_event_id, v_order.id, v_kind, v_execution, v_qty, v_price, (p_event ->> 'timestamp')::timestamptz, p_event)
-  on conflict (event_id) do nothing;
-  get diagnostics v_inserted = row_count;
-
-  if v_inserted = 1 then
-    if v_kind in ('trade_bust', 'trade_correct') then
-      insert into public.fill_allocations (broker_order_id, execution_id, event_id, user_id, ticker, amount, shares, price, kind)
-      select f.broker_order_id, f.execution_id, v_event_id, f.user_id, f.ticker, -f.amount, -f.shares, f.price, 'reversal'
-      from public.fill_allocations as f
-      where f.execution_id = v_execution and f.broker_order_id = v_order.id
-        and f.event_id = (select max(g.event_id) from public.fill_allocations as g
-                          where g.execution_id = v_execution and g.kind = 'buy' and g.broker_order_id = v_order.id)
-        and f.kind = 'buy'
-        and not exists (select 1 from public.fill_allocations as r
-                        where r.execution_id = v_execution and r.kind = 'reversal' and r.event_id = v_event_id);
-      update public.broker_orders as o
-      set filled_qty = o.filled_qty - coalesce(b.qty, 0), filled_amount = o.filled_amount - coalesce(b.amount, 0)
-      from (select e.qty, round(e.qty * e.price, 2) as amount from private.broker_events as e
-            where e.execution_id = v_execution and e.order_id = v_order.id and e.event in ('fill', 'partial_fill', 'trade_correct')
-              and e.event_id <> v_event_id
-            order by e.consumed_at desc, e.event_id desc limit 1) as b
-      where o.id = v_order.id;
-    end if;
-    if v_kind in ('fill', 'partial_fill', 'trade_correct') and v_qty > 0 then
-      v_amount := round(v_qty * v_price, 2);
-      with positions as (
-        select p.user_id, p.notional, sum(p.notional) over () as total
-        from private.sweep_positions as p
-        where p.sweep_id = v_order.sweep_id and p.ticker = v_order.ticker
-      ), users as (
-        select ps.user_id,
-               trunc(v_qty * ps.notional / ps.total, 9) as shares,
-               trunc(v_amount * ps.notional / ps.total, 2) as amount
-        from positions as ps
-      )
-      insert into public.fill_allocations (broker_order_id, execution_id, event_id, user_id, ticker, amount, shares, price, kind)
-      select v_order.id, v_execution, v_event_id, u.user_id, v_order.ticker, u.amount, u.shares, v_price, 'buy'
-      from users as u
-      union all
-      select v_order.id, v_execution, v_event_id, null, v_order.ticker,
-             v_amount - coalesce((select sum(u.amount) from users as u), 0),
-             v_qty - coalesce((select sum(u.shares) from users as u), 0), v_price, 'buy';
-      update public.broker_orders as o
-      set filled_qty = o.filled_qty + v_qty, filled_amount = o.filled_amount + v_amount
-      where o.id = v_order.id;
-    end if;
-    update public.broker_orders as o
-    set status = case
-          -- Out of order, a `new` or an earlier partial fill must not move a later status back.
-          when v_kind in ('fill', 'canceled', 'rejected') and o.status not in ('filled', 'canceled', 'rejected')
-            then coalesce(p_event #>> '{order,status}', o.status)
-          when v_kind = 'partial_fill' and o.status = 'new' then 'partially_filled'
-          else o.status end,
-        broker_order_id = coalesce(o.broker_order_id, p_event #>> '{order,id}'),
-        submitted_at = coalesce(o.submitted_at, now()),
-        filled_avg_price = case when o.filled_qty > 0 then round(o.filled_amount / o.filled_qty, 6) end,
-        filled_at = case when p_event #>> '{order,status}' = 'filled' then coalesce(o.filled_at, now()) else o.filled_at end,
-        reject_reason = case when v_kind = 'rejected' then coalesce(p_event ->> 'reason', 'rejected') else o.reject_reason end,
-        updated_at = now()
-    where o.id = v_order.id
-    returning * into v_order;
-    if v_kind in ('canceled', 'rejected') then
-      perform private.carry_unfilled(v_order.id);
-    end if;
-  end if;
-
-  insert into private.broker_event_cursor as c (stream, last_event_id)
-  values (p_stream, (v_event_id)::bigint)
-  on conflict (stream) do update
-    set last_event_id = greatest(c.last_event_id, excluded.last_event_id), updated_at = now();
-  return case when v_inserted = 1 then 'applied' else 'duplicate' end;
-end;
-$$;

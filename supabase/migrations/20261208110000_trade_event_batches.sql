@@ -8,6 +8,8 @@
  * is now applied together (the job reads the stream on a thread). Exactly once is unchanged: the
  * stream cursor still commits with the allocations of every event it passes, now a batch at a time,
  * and a batch lost to a crash is read again from the cursor (duplicates inside it are no-ops).
+ * For the same reason a batch commits without waiting for the WAL flush: events whose commit a crash
+ * loses are consumed again from the broker (since_id), never twice.
  */
 
 create or replace function private.apply_trade_events(p_stream text, p_events jsonb)
@@ -19,6 +21,7 @@ declare
   v_outcomes text[] := array[]::text[];
   v_event jsonb;
 begin
+  perform set_config('synchronous_commit', 'off', true);
   if jsonb_typeof(p_events) is distinct from 'array' then
     raise exception 'trade events must be a JSON array, got %', jsonb_typeof(p_events) using errcode = '22023';
   end if;

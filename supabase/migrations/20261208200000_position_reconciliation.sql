@@ -96,7 +96,7 @@ begin
       from public.transactions as t
       where t.status = 'mapped' and t.round_up > 0
         and not exists (select 1 from private.sweep_members as m where m.user_id = t.user_id and t.id = any(m.ids))),
-    'settling', (select jsonb_build_object('users', count(*), 'round_ups', coalesce(sum(m.round_ups), 0),
+    'settling', (select jsonb_build_object('users', count(*), 'round_ups', coalesce(sum(cardinality(m.ids)), 0),
                                            'notional', coalesce(sum(m.notional), 0))
                  from private.sweep_members as m),
     'carried', (select jsonb_build_object('positions', count(*), 'notional', coalesce(sum(c.notional), 0))
