@@ -13,8 +13,9 @@ rendered 200 response per path, query, encoding and Origin, and answers repeats 
 - the request is a plain GET without conditional, range or cache-control headers.
 
 A replay carries the original's headers (CORS ones included: the Origin is part of the key) with a
-new X-Request-ID and `X-Cache: hit` (`bypass` stays `bypass`: Upstash is still down), is logged and
-timed like any request, and counts as a `replay` lookup. Rate limits are unaffected: only reads
+new X-Request-ID, `X-Cache: hit` (`bypass` stays `bypass`: Upstash is still down) and, like any
+cached answer, X-Read-Source naming where this process reads from now (api.read_routing); it is
+logged and timed like any request, and counts as a `replay` lookup. Rate limits are unaffected: only reads
 that reach the database count against them.
 """
 
@@ -27,12 +28,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.jsonlog import request_id_var
 from api.middleware import REQUEST_ID_HEADER, record_request, request_id_of
+from api.read_routing import READ_SOURCE_HEADER
 from api.resources import Resources
 
 MAX_ENTRIES = 256
 MAX_BODY_BYTES = 256 * 1024
 _SKIP_IF_PRESENT = frozenset({b"if-none-match", b"if-modified-since", b"range", b"cache-control"})
 _REQUEST_ID = REQUEST_ID_HEADER.encode()
+_READ_SOURCE = READ_SOURCE_HEADER.lower().encode()
 
 _Key = tuple[str, bytes, bool, bytes]
 
@@ -118,7 +121,11 @@ async def _replay(entry: _Rendered, scope: Scope, send: Send, resources: Resourc
     token = request_id_var.set(request_id)
     try:
         resources.metrics.count_lookup(family, "replay")
-        headers = [*entry.headers, (_REQUEST_ID, request_id.encode())]
+        source = resources.reads.choice().encode()
+        headers = [
+            *((name, source if name == _READ_SOURCE else value) for name, value in entry.headers),
+            (_REQUEST_ID, request_id.encode()),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": entry.body})
     finally:

@@ -52,24 +52,9 @@ async def open_resources(settings: Settings, metrics: Metrics) -> AsyncIterator[
     pool = create_pool(
         settings.db_url, name="primary", min_size=settings.api_db_pool_min, max_size=settings.api_db_pool_max
     )
-    # A replica that is down must cost a read little time: it then goes to the primary (api.read_routing).
-    replica = (
-        create_pool(
-            settings.read_replica_url,
-            name="replica",
-            min_size=settings.api_db_pool_min,
-            max_size=settings.api_db_pool_max,
-            timeout_s=REPLICA_CONNECT_TIMEOUT_S,
-            check=True,
-        )
-        if settings.read_replica_url
-        else None
-    )
     # Not waiting for connections: the process starts (liveness) even while the database is down;
     # /readyz reports it until it is back.
     await pool.open(wait=False)
-    if replica is not None:
-        await replica.open(wait=False)
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
     upstash = Upstash(
         create_redis(settings.upstash_redis_rest_url, settings.upstash_redis_rest_token),
@@ -100,10 +85,21 @@ async def open_resources(settings: Settings, metrics: Metrics) -> AsyncIterator[
     role_listener = RoleChangeListener(settings.api_listen_database_url or settings.db_url, roles)
     role_listener.start()
     reads = ReadRouter(
-        pool, replica, max_lag_s=settings.read_replica_max_lag_s, check_every_s=settings.read_replica_check_s
+        pool,
+        settings.read_replica_url,
+        lambda: create_pool(
+            settings.read_replica_url,
+            name="replica",
+            min_size=settings.api_db_pool_min,
+            max_size=settings.api_db_pool_max,
+            # A replica that is down must cost a read little time: it then goes to the primary.
+            timeout_s=REPLICA_CONNECT_TIMEOUT_S,
+            check=True,
+        ),
+        max_lag_s=settings.read_replica_max_lag_s,
+        check_every_s=settings.read_replica_check_s,
     )
-    await reads.check()  # the first requests already know where to read
-    reads.start()
+    await reads.open()
     try:
         yield Resources(
             settings=settings,
@@ -126,12 +122,10 @@ async def open_resources(settings: Settings, metrics: Metrics) -> AsyncIterator[
             roles=roles,
         )
     finally:
-        await reads.stop()
+        await reads.close()
         await listener.stop()
         await role_listener.stop()
         await cache.close()
         await upstash.redis.close()
         await http.aclose()
-        if replica is not None:
-            await replica.close()
         await pool.close()

@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager
 import httpx
 import pytest
 
+from api.read_routing import ReadRouter, ReplicaHealth
 from kamioi.settings import Settings
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -98,6 +99,25 @@ async def test_an_invalidation_ends_the_replay(app_client: AppClient, admin_head
         after = await client.get(ENDPOINT, headers=admin_headers)
         assert await replays(client) == 1
     assert after.headers["x-cache"] == "miss"
+
+
+async def test_a_replay_names_where_this_process_reads_now(
+    app_client: AppClient, admin_headers: dict[str, str]
+) -> None:
+    """A replayed chart says what any cached answer says: where reads go now, not where they went."""
+    chart = "/v1/analytics/activity?grain=day&days=3"
+    async with app_client(api_replay_s=30, api_local_cache_s=30, read_replica_check_s=3600) as client:
+        transport = client._transport
+        assert isinstance(transport, httpx.ASGITransport)
+        reads: ReadRouter = transport.app.state.resources.reads  # type: ignore[attr-defined]
+        reads.health = ReplicaHealth(up=True, lag_s=0.0, checked_at=time.monotonic())
+        first = await client.get(chart, headers=admin_headers)
+        reads.health = ReplicaHealth(up=False, lag_s=None, checked_at=time.monotonic())
+        replayed = await client.get(chart, headers=admin_headers)
+    assert first.headers["x-read-source"] == "replica"
+    assert replayed.headers["x-cache"] == "hit"
+    assert replayed.headers["x-read-source"] == "primary"
+    assert replayed.json() == first.json()
 
 
 async def test_replays_expire(app_client: AppClient, admin_headers: dict[str, str]) -> None:
