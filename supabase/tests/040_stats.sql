@@ -6,7 +6,8 @@ select plan(16);
 -- On a used stack the worker may be investing or mapping meanwhile: every comparison below would race
 -- it. An EXCLUSIVE lock lets reads through and holds other writers of what the stats count back until
 -- this file's transaction ends (it rolls back within seconds).
-lock table public.llm_mappings, public.transactions, public.allocations in exclusive mode;
+lock table public.llm_mappings, public.transactions, public.allocations, public.fill_allocations
+  in exclusive mode;
 
 -- The seeds' way: recompute everything with COUNT/SUM over the tables, in dashboard_stats' shape.
 create function tests.fresh_stats()
@@ -41,7 +42,10 @@ as $$
       with by_ticker as (
         select ticker, sum(case kind when 'buy' then 1 else -1 end) as lots, sum(amount) as amount,
                sum(shares) as shares
-        from public.allocations group by ticker
+        from (select ticker, kind, amount, shares from public.allocations
+              union all  -- users' shares of broker fills are lots too (20261208300000)
+              select ticker, kind, amount, shares from public.fill_allocations where user_id is not null) as l
+        group by ticker
         having sum(case kind when 'buy' then 1 else -1 end) > 0
       ), waiting as (
         select status, count(*) as n, coalesce(sum(round_up), 0) as round_up
@@ -149,7 +153,8 @@ rollback to savepoint before_failure;
 select is(public.dashboard_stats(), tests.fresh_stats(), 'stats match after a rolled-back insert');
 
 -- TRUNCATE resets
-truncate public.allocations, public.transactions;
+-- (a TRUNCATE of allocations resets the investing totals, fills' included: they go too)
+truncate public.allocations, public.transactions, public.fill_allocations;
 select is(public.dashboard_stats() -> 'transactions', tests.fresh_stats() -> 'transactions',
   'transaction stats match after TRUNCATE');
 select is(public.dashboard_stats() -> 'investing', tests.fresh_stats() -> 'investing',

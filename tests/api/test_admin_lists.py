@@ -16,7 +16,7 @@ import pytest
 
 from kamioi.db import postgrest_request
 from kamioi.settings import Settings
-from tests.jobs.investing import insert_transactions, make_merchant, run_invest
+from tests.jobs.investing import LOTS, insert_transactions, make_merchant, run_invest
 
 # Investing runs inline here; the stack's worker would race it.
 pytestmark = pytest.mark.usefixtures("stack_worker_paused")
@@ -158,7 +158,7 @@ async def test_users_carry_maintained_totals_and_search_by_email_prefix(
     row = next(u for u in found if u["id"] == shopper["user"])
     counted = owner_db.execute(
         "select (select count(*) from public.transactions where user_id = %s),"
-        " (select coalesce(sum(amount), 0) from public.allocations where user_id = %s)",
+        f" (select coalesce(sum(amount), 0) from {LOTS} as l where user_id = %s)",
         (shopper["user"], shopper["user"]),
     ).fetchone()
     assert counted is not None

@@ -15,7 +15,7 @@ from kamioi.settings import Settings
 from tests.api.conftest import AppClient
 from tests.api.test_stats_cache import cold_cache
 from tests.jobs.conftest import unique_tag
-from tests.jobs.investing import insert_transactions, make_merchant, run_invest
+from tests.jobs.investing import LOTS, insert_transactions, make_merchant, run_invest
 
 ENDPOINT = "/v1/analytics/investing"
 pytestmark = pytest.mark.usefixtures("stack_worker_paused")
@@ -40,7 +40,7 @@ async def test_admins_see_every_ticker_held_as_the_stats_count_it(
     rows = response.json()["rows"]
     recount = owner_db.execute(
         "select ticker, sum(amount)::float8, sum(shares)::float8, sum(case kind when 'buy' then 1 else -1 end)"
-        " from public.allocations group by ticker having sum(case kind when 'buy' then 1 else -1 end) > 0"
+        f" from {LOTS} as l group by ticker having sum(case kind when 'buy' then 1 else -1 end) > 0"
     ).fetchall()
     assert sorted((r["ticker"], r["amount"], r["shares"], r["lots"]) for r in rows) == sorted(recount)
     assert [r["amount"] for r in rows] == sorted((r["amount"] for r in rows), reverse=True)

@@ -17,6 +17,13 @@ from jobs.invest import INVEST_KIND
 from tests.jobs.support import jobs_settings
 
 LISTED = ("SBUX", "AMZN", "WMT", "MCD", "NFLX")
+# Every lot the dashboard and user totals count: the quote engine's allocations and the users' shares
+# of broker fills (the house's leftovers are not a user's).
+LOTS = (
+    "(select user_id, ticker, kind, amount, shares from public.allocations"
+    " union all select user_id, ticker, kind, amount, shares from public.fill_allocations"
+    " where user_id is not null)"
+)
 
 
 def make_merchant(conn: psycopg.Connection[Any], key: str, ticker: str | None) -> int:
@@ -117,7 +124,7 @@ def holdings_drift(conn: psycopg.Connection[Any], users: Sequence[str]) -> list[
 
 
 def dashboard_vs_recount(conn: psycopg.Connection[Any]) -> tuple[tuple[Decimal, int], tuple[Decimal, int]]:
-    """(invested, open lots) from dashboard_stats() and from a full recount of allocations."""
+    """(invested, open lots) from dashboard_stats() and from a full recount of allocations and fills."""
     row = conn.execute(
         "select (s ->> 'invested')::numeric, (s ->> 'open_lots')::int from"
         " (select public.dashboard_stats() -> 'investing' as s) as d"
@@ -125,7 +132,7 @@ def dashboard_vs_recount(conn: psycopg.Connection[Any]) -> tuple[tuple[Decimal, 
     recount = conn.execute(
         "select coalesce(sum(amount), 0), coalesce(sum(lots), 0)::int from ("
         " select ticker, sum(amount) as amount, sum(case kind when 'buy' then 1 else -1 end) as lots"
-        " from public.allocations group by ticker) as t where lots > 0"
+        f" from {LOTS} as l group by ticker) as t where lots > 0"
     ).fetchone()
     assert row is not None and recount is not None
     return (row[0], row[1]), (recount[0], recount[1])

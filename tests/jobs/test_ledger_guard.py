@@ -31,7 +31,14 @@ from psycopg.rows import dict_row
 from kamioi.db import connect, postgrest_request
 from kamioi.settings import Settings
 from tests.jobs.conftest import unique_tag
-from tests.jobs.investing import LISTED, holdings_drift, insert_transactions, make_merchant, run_queued_corrections
+from tests.jobs.investing import (
+    LISTED,
+    LOTS,
+    holdings_drift,
+    insert_transactions,
+    make_merchant,
+    run_queued_corrections,
+)
 
 pytestmark = pytest.mark.usefixtures("stack_worker_paused")
 
@@ -94,12 +101,12 @@ where l.open_lots <> 0
   and not exists (select 1 from mine as t where t.id = l.transaction_id and t.txn_date = l.txn_date)
 """
 
-TOTALS_DRIFT = """
+TOTALS_DRIFT = f"""
 with recount as (
   select u.id as user_id,
          (select count(*) from public.transactions as t where t.user_id = u.id) as transactions,
          (select coalesce(sum(t.round_up), 0) from public.transactions as t where t.user_id = u.id) as round_ups,
-         (select coalesce(sum(a.amount), 0) from public.allocations as a where a.user_id = u.id) as invested
+         (select coalesce(sum(l.amount), 0) from {LOTS} as l where l.user_id = u.id) as invested
   from unnest(%(users)s::uuid[]) as u (id)
 )
 select r.*, k.transactions, k.round_ups, k.invested

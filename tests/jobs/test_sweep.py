@@ -129,6 +129,9 @@ def test_users_at_their_threshold_are_swept_and_fills_split_exactly(
     assert sum(a for _, a in ledger.values()) <= Decimal("8.97")
     assert sum(a for _, a in ledger.values()) >= Decimal("8.97") - Decimal("0.03")  # a cent per order to the house
     assert holdings_match_fills(conn, [ready])
+    # The users list's total invested follows the fills, like holdings (the house's cents are not theirs).
+    invested = conn.execute("select invested from private.user_totals_of(array[%s]::uuid[])", (ready,)).fetchone()
+    assert invested == (sum(a for _, a in ledger.values()),)
     messages = conn.execute(
         "select topic, event, payload ->> 'sweep_id' from realtime.messages"
         " where topic = any(%s) and inserted_at >= %s",
