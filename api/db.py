@@ -36,6 +36,13 @@ _PREAMBLE = (
 )
 
 
+# How long a pool keeps retrying one lost connection before it gives up on it (psycopg_pool's
+# reconnect_timeout, 5 minutes by default). Its retries wait 1, 2, 4, 8 ... s, capped to what is left
+# of this, so a database back from an outage is reached within a few seconds, not after the next
+# doubled wait; once a retry gives up, the next request that needs a connection starts a fresh one.
+RECONNECT_TIMEOUT_S = 5.0
+
+
 def create_pool(
     url: str, *, name: str, min_size: int, max_size: int, timeout_s: float = 30.0, check: bool = False
 ) -> Pool:
@@ -48,6 +55,7 @@ def create_pool(
         min_size=min_size,
         max_size=max_size,
         timeout=timeout_s,
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
         check=AsyncConnectionPool.check_connection if check else None,
         open=False,
         connection_class=AsyncConnection[DictRow],
