@@ -462,6 +462,9 @@ def storage_full_upload(
     with psycopg.connect(db_url, autocommit=True) as conn:
         jobs_before = conn.execute("select count(*) from public.import_jobs").fetchone()
         with httpx.Client(base_url=api_url, headers=headers, timeout=120) as http:
+            # This drill is about Storage: an earlier drill may have cut the API's database and the API
+            # may still be reconnecting (its /readyz says when it answers again).
+            wait_for(lambda: http.get("/readyz").status_code == 200, timeout_s=30)
             full = http.post("/v1/imports/upload", params={"kind": "transactions"}, files={"file": ("a.csv", big)})
             left_behind = stored_objects(storage_root)
             jobs_after = conn.execute("select count(*) from public.import_jobs").fetchone()
